@@ -1,0 +1,3 @@
+from iconiq.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The ``iconiq`` command line: thin typer commands over the library."""

@@ -1,0 +1,1 @@
+"""Icon generation: OpenAI's Images API and the offline ``local`` renderer."""

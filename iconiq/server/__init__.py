@@ -1,0 +1,1 @@
+"""iconiq-server: the telemetry collection and analytics service."""

@@ -1,0 +1,1 @@
+"""Offline-first, privacy-first usage telemetry (client side)."""
