@@ -1,0 +1,1 @@
+"""Analytics over stored events: rollups, metrics, dashboard and report."""

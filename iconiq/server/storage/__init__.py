@@ -1,0 +1,1 @@
+"""Event storage: one repository interface, SQLite and PostgreSQL implementations."""
