@@ -1,0 +1,188 @@
+"""The collection API: ``/v1/track``, ``/v1/batch``, ``/v1/installs/{id}`` and ``/healthz``.
+
+Each event is validated on its own: a batch is answered 200 with honest
+``accepted`` / ``duplicates`` counts and the ``rejected`` indexes; the whole
+request is refused only for a malformed body (400), one too large (413), one
+that is not JSON (415) or a client over its rate (429 with ``Retry-After``).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from iconiq.server import geo
+from iconiq.server.body import BodyError, read_json
+from iconiq.server.events import Event, Row, validate
+from iconiq.telemetry.schema import MAX_BATCH_EVENTS
+
+router = APIRouter()
+
+
+class Rejection(BaseModel):
+    index: int
+    error: str
+
+
+class Outcome(BaseModel):
+    accepted: int
+    duplicates: int
+    rejected: list[Rejection]
+
+
+class Erased(BaseModel):
+    install_id: str
+    erased: int
+
+
+class Problem(BaseModel):
+    error: str
+
+
+class Health(BaseModel):
+    status: str
+    database: str
+
+
+def _problem(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem, "description": text}
+    for code, text in (
+        (400, "Malformed body"),
+        (413, "Body too large (1 MiB after decompression) or too many events (500)"),
+        (415, "Body is not JSON, or an unsupported Content-Encoding"),
+        (429, "Too many requests from this address; see Retry-After"),
+        (503, "Storage unavailable; retry later"),
+    )
+}
+
+
+def _body_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+_EVENT_SCHEMA = Event.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
+_BATCH_SCHEMA = {
+    "type": "object",
+    "required": ["events"],
+    "properties": {
+        "events": {"type": "array", "maxItems": MAX_BATCH_EVENTS, "items": _EVENT_SCHEMA}
+    },
+}
+
+
+async def _ingest(request: Request, events: list[Any]) -> JSONResponse:
+    state = request.app.state
+    limiter = state.limiter
+    peer = request.client.host if request.client else None
+    addr = geo.client_address(
+        peer, request.headers.get("x-forwarded-for"), state.settings.trusted_proxies
+    )
+    if limiter is not None:
+        wait = await run_in_threadpool(limiter.check, addr)
+        if wait is not None:
+            return _problem(429, "rate limit exceeded", {"Retry-After": str(int(wait))})
+    country = geo.country_of(addr)
+    del addr, peer
+    now = int(time.time() * 1000)
+    rows: list[Row] = []
+    rejected: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    duplicates_in_request = 0
+    for index, raw in enumerate(events):
+        result = validate(raw, now, state.settings.retention_ms)
+        if isinstance(result, str):
+            rejected.append({"index": index, "error": result})
+        elif result.event_id in seen:
+            duplicates_in_request += 1
+        else:
+            seen.add(result.event_id)
+            rows.append(Row(result, country, now))
+    accepted = await run_in_threadpool(state.store.insert, rows) if rows else 0
+    duplicates = len(rows) - accepted + duplicates_in_request
+    return JSONResponse({"accepted": accepted, "duplicates": duplicates, "rejected": rejected})
+
+
+async def _read(request: Request) -> Any:
+    try:
+        return await read_json(request)
+    except BodyError as exc:
+        return _problem(exc.status, exc.message)
+
+
+@router.post(
+    "/v1/track",
+    response_model=Outcome,
+    responses=_ERRORS,
+    openapi_extra=_body_schema(_EVENT_SCHEMA),
+    summary="Record one event",
+)
+async def track(request: Request) -> JSONResponse:
+    body = await _read(request)
+    if isinstance(body, JSONResponse):
+        return body
+    return await _ingest(request, [body])
+
+
+@router.post(
+    "/v1/batch",
+    response_model=Outcome,
+    responses=_ERRORS,
+    openapi_extra=_body_schema(_BATCH_SCHEMA),
+    summary="Record up to 500 events",
+)
+async def batch(request: Request) -> JSONResponse:
+    body = await _read(request)
+    if isinstance(body, JSONResponse):
+        return body
+    events = body.get("events") if isinstance(body, dict) else None
+    if not isinstance(events, list):
+        return _problem(400, 'the body must be an object {"events": [...]}')
+    if len(events) > MAX_BATCH_EVENTS:
+        return _problem(413, f"at most {MAX_BATCH_EVENTS} events per batch")
+    return await _ingest(request, events)
+
+
+@router.delete(
+    "/v1/installs/{install_id}",
+    response_model=Erased,
+    responses={k: v for k, v in _ERRORS.items() if k in (400, 429, 503)},
+    summary="Erase every event of one install",
+)
+async def erase_install(install_id: str, request: Request) -> JSONResponse:
+    state = request.app.state
+    try:
+        canonical = str(uuid.UUID(install_id))
+    except ValueError:
+        return _problem(400, "install_id must be a UUID")
+    if state.limiter is not None:
+        peer = request.client.host if request.client else None
+        addr = geo.client_address(
+            peer, request.headers.get("x-forwarded-for"), state.settings.trusted_proxies
+        )
+        wait = await run_in_threadpool(state.limiter.check, addr)
+        if wait is not None:
+            return _problem(429, "rate limit exceeded", {"Retry-After": str(int(wait))})
+    erased = await run_in_threadpool(state.store.erase_install, canonical)
+    return JSONResponse({"install_id": canonical, "erased": erased})
+
+
+@router.get("/healthz", response_model=Health, responses={503: {"model": Problem}})
+def healthz(request: Request) -> JSONResponse:
+    """Liveness and database reachability; open to everyone."""
+    store = request.app.state.store
+    try:
+        with store.connection() as conn:
+            conn.execute("SELECT 1").fetchone()
+    except Exception:  # noqa: BLE001 - reported as 503, details stay in the server log
+        return _problem(503, "database unavailable")
+    return JSONResponse({"status": "ok", "database": store.dialect})

@@ -1,0 +1,185 @@
+"""``iconiq-server``: serve the collection API, migrate, purge expired events, import exports."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from iconiq.errors import IconiqError
+from iconiq.server.config import ServerSettings
+from iconiq.server.report import report as report_command
+
+app = typer.Typer(
+    name="iconiq-server",
+    help="Collect iconiq's anonymous usage telemetry (SQLite by default, PostgreSQL to scale).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database",
+        help="sqlite:///path/to.db or postgresql://... (default: ICONIQ_DATABASE_URL,"
+        " else iconiq-server.db in the iconiq data dir)",
+        show_default=False,
+    ),
+]
+
+
+def _settings(database: str | None = None, **changes: object) -> ServerSettings:
+    return ServerSettings.from_env().with_(database_url=database, **changes)
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind (0: any free port).")] = 8787,
+    database: DatabaseOption = None,
+    port_file: Annotated[
+        Path | None, typer.Option(help="Write the bound port to this file once listening.")
+    ] = None,
+) -> None:
+    """Serve the collection API, dashboard and metrics (migrates the database first)."""
+    import uvicorn
+
+    from iconiq.server.app import create_app
+
+    _configure_logging()
+    settings = _settings(database, host=host)
+    app_ = create_app(settings)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        sock.close()
+        raise IconiqError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    bound = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app_, access_log=False, log_level="info", proxy_headers=False, server_header=False
+    )
+    server = uvicorn.Server(config)
+    shown = f"[{host}]" if family == socket.AF_INET6 else host
+    logging.getLogger("iconiq.server").info("listening on http://%s:%d", shown, bound)
+    if port_file is not None:
+        tmp = port_file.with_name(port_file.name + ".tmp")
+        tmp.write_text(str(bound))
+        os.replace(tmp, port_file)
+    server.run(sockets=[sock])
+
+
+@app.command()
+def migrate(database: DatabaseOption = None) -> None:
+    """Apply pending schema migrations and list them."""
+    from iconiq.server.storage.base import open_store
+
+    store = open_store(_settings(database).database_url)
+    try:
+        applied = store.migrate()
+    finally:
+        store.close()
+    typer.echo("\n".join(f"applied {name}" for name in applied) or "schema is up to date")
+
+
+@app.command("purge-expired")
+def purge_expired(
+    database: DatabaseOption = None,
+    retention_days: Annotated[
+        int | None,
+        typer.Option(min=1, help="Keep this many days (default: ICONIQ_RETENTION_DAYS or 730)."),
+    ] = None,
+) -> None:
+    """Delete events older than the retention window now."""
+    from iconiq.server import retention
+    from iconiq.server.storage.base import open_store
+
+    settings = _settings(database, retention_days=retention_days)
+    store = open_store(settings.database_url)
+    try:
+        store.migrate()
+        deleted = retention.purge(store, settings)
+    finally:
+        store.close()
+    typer.echo(f"deleted {deleted} events older than {settings.retention_days} days")
+
+
+@app.command("import")
+def import_(
+    file: Annotated[
+        Path, typer.Argument(help="Export from `iconiq telemetry export` (.jsonl[.gz]).")
+    ],
+    database: DatabaseOption = None,
+) -> None:
+    """Load a client's telemetry export (air-gapped hand-over) into the database."""
+    from iconiq.server.importer import import_file
+    from iconiq.server.storage.base import open_store
+
+    settings = _settings(database)
+    store = open_store(settings.database_url)
+    try:
+        store.migrate()
+        result = import_file(file, store, settings)
+    finally:
+        store.close()
+    typer.echo(
+        f"accepted {result.accepted}, duplicates {result.duplicates},"
+        f" rejected {len(result.rejected)}"
+    )
+    for line, reason in result.rejected[:20]:
+        typer.echo(f"  line {line}: {reason}", err=True)
+
+
+app.command("report")(report_command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; failures are one line on stderr and a non-zero exit code."""
+    from typer.main import get_command
+
+    from iconiq.cli import clickcompat as click
+
+    command = get_command(app)
+    try:
+        rv = command.main(args=argv, prog_name="iconiq-server", standalone_mode=False)
+        return rv if isinstance(rv, int) else 0
+    except click.NoArgsIsHelpError as exc:
+        click_echo = exc.ctx.get_help() if exc.ctx else ""
+        sys.stdout.write(click_echo + "\n")
+        return 0
+    except click.UsageError as exc:
+        sys.stderr.write(f"iconiq-server: error: {exc.format_message()}\n")
+        return 2
+    except click.ClickException as exc:
+        sys.stderr.write(f"iconiq-server: error: {exc.format_message()}\n")
+        return exc.exit_code
+    except (click.Abort, KeyboardInterrupt):
+        return 130
+    except IconiqError as exc:
+        sys.stderr.write(f"iconiq-server: error: {exc.message}\n")
+        return exc.exit_code
+    except Exception as exc:  # noqa: BLE001 - one line, never a traceback
+        if os.environ.get("ICONIQ_DEBUG"):
+            raise
+        sys.stderr.write(f"iconiq-server: error: {type(exc).__name__}: {exc}\n")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""Server settings, read once from the environment (and CLI options) into one frozen object.
+
+ICONIQ_DATABASE_URL          sqlite:///path/to.db (default: iconiq.db in the data dir)
+                             or postgresql://user@host/db
+ICONIQ_ADMIN_TOKEN           bearer token for the dashboard and metrics API
+ICONIQ_RETENTION_DAYS        events older than this are deleted (default 730)
+ICONIQ_PURGE_INTERVAL        seconds between retention runs in the server (default 3600; 0 off)
+ICONIQ_RATE_LIMIT            per client address, ``limits`` notation (default
+                             "120/minute"; "off" disables)
+ICONIQ_RATE_LIMIT_STORAGE    ``limits`` storage URI (default memory://; redis://... to share)
+ICONIQ_TRUSTED_PROXIES       comma-separated CIDRs whose X-Forwarded-For is believed
+ICONIQ_DB_POOL_SIZE          PostgreSQL pool size (default 10)
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from iconiq import paths
+from iconiq.errors import InvalidInput
+
+DAY_MS = 86_400_000
+DEFAULT_RETENTION_DAYS = 730
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{paths.data_dir() / 'iconiq-server.db'}"
+
+
+def parse_networks(raw: str) -> tuple[Network, ...]:
+    """Parse comma-separated CIDRs (or single addresses); InvalidInput on a bad one."""
+    out: list[Network] = []
+    for part in raw.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            out.append(ipaddress.ip_network(part, strict=False))
+        except ValueError as exc:
+            raise InvalidInput(
+                f"ICONIQ_TRUSTED_PROXIES: {part!r} is not an address or CIDR"
+            ) from exc
+    return tuple(out)
+
+
+def _int_env(name: str, default: int, minimum: int = 0) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise InvalidInput(f"{name} must be an integer, not {raw!r}") from exc
+    if value < minimum:
+        raise InvalidInput(f"{name} must be at least {minimum}")
+    return value
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    database_url: str = field(default_factory=default_database_url)
+    admin_token: str | None = None
+    retention_days: int = DEFAULT_RETENTION_DAYS
+    purge_interval: float = 3600.0
+    rate_limit: str | None = "120/minute"
+    rate_limit_storage: str = "memory://"
+    trusted_proxies: tuple[Network, ...] = ()
+    pool_size: int = 10
+    host: str = "127.0.0.1"
+
+    @property
+    def retention_ms(self) -> int:
+        return self.retention_days * DAY_MS
+
+    def with_(self, **changes: Any) -> ServerSettings:
+        """A copy with some fields changed (None values are ignored)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @classmethod
+    def from_env(cls) -> ServerSettings:
+        env = os.environ
+        rate = env.get("ICONIQ_RATE_LIMIT", "").strip() or "120/minute"
+        if rate.lower() in {"off", "0", "none", "false"}:
+            rate_limit: str | None = None
+        else:
+            from limits import parse_many
+
+            try:
+                parse_many(rate)
+            except ValueError as exc:
+                raise InvalidInput(f"ICONIQ_RATE_LIMIT: cannot parse {rate!r}") from exc
+            rate_limit = rate
+        return cls(
+            database_url=env.get("ICONIQ_DATABASE_URL", "").strip() or default_database_url(),
+            admin_token=env.get("ICONIQ_ADMIN_TOKEN", "").strip() or None,
+            retention_days=_int_env("ICONIQ_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1),
+            purge_interval=float(_int_env("ICONIQ_PURGE_INTERVAL", 3600)),
+            rate_limit=rate_limit,
+            rate_limit_storage=env.get("ICONIQ_RATE_LIMIT_STORAGE", "").strip() or "memory://",
+            trusted_proxies=parse_networks(env.get("ICONIQ_TRUSTED_PROXIES", "")),
+            pool_size=_int_env("ICONIQ_DB_POOL_SIZE", 10, 1),
+        )

@@ -1,0 +1,133 @@
+"""Validation of incoming v1 events (``iconiq.telemetry.schema``) into storable rows.
+
+Unknown fields are ignored and never stored. A rejected event gets one short
+reason that never echoes the value it was given.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
+
+from iconiq.server.config import DAY_MS
+from iconiq.telemetry.schema import ERROR_TYPES, FIELDS, MAX_FLAG_LENGTH, MAX_FLAGS, SCHEMA_VERSION
+
+INT32_MAX = 2**31 - 1
+TOKEN = r"^[A-Za-z0-9][A-Za-z0-9._+\-]*$"
+COMMAND = r"^[A-Za-z0-9][A-Za-z0-9._+\- ]*$"
+FLAG = r"^-{0,2}[A-Za-z0-9][A-Za-z0-9_\-]*$"
+
+
+def _token(field: str, pattern: str = TOKEN) -> Any:
+    limit = FIELDS[field][1]
+    return Annotated[
+        str, StringConstraints(strict=True, min_length=1, max_length=limit, pattern=pattern)
+    ]
+
+
+Count = Annotated[int, Field(strict=True, ge=0, le=INT32_MAX)]
+Flag = Annotated[
+    str, StringConstraints(strict=True, min_length=1, max_length=MAX_FLAG_LENGTH, pattern=FLAG)
+]
+Uuid = Annotated[str, StringConstraints(strict=True, min_length=32, max_length=36)]
+
+
+class Event(BaseModel):
+    """One telemetry event, wire format v1 (see docs/server.md)."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    event_id: Uuid
+    session_id: Uuid
+    install_id: Uuid
+    schema_: int = Field(alias="schema", ge=SCHEMA_VERSION, le=SCHEMA_VERSION)
+    command: _token("command", COMMAND)  # type: ignore[valid-type]
+    success: bool
+    timestamp: int = Field(ge=0, le=2**53)
+    version: _token("version")  # type: ignore[valid-type]
+    execution_time: Count | None = None
+    error_type: str | None = None
+    prompt_length: Count | None = None
+    output_format: _token("output_format") | None = None  # type: ignore[valid-type]
+    model_used: _token("model_used") | None = None  # type: ignore[valid-type]
+    api_time: Count | None = None
+    flags: list[Flag] = Field(default_factory=list, max_length=MAX_FLAGS)
+    os: _token("os") | None = None  # type: ignore[valid-type]
+    python: _token("python") | None = None  # type: ignore[valid-type]
+    ci: bool | None = None
+
+    @field_validator("event_id", "session_id", "install_id")
+    @classmethod
+    def _uuid(cls, value: str) -> str:
+        try:
+            return str(uuid.UUID(value))
+        except ValueError:
+            raise ValueError("not a UUID") from None
+
+    @field_validator("error_type")
+    @classmethod
+    def _error_type(cls, value: str | None) -> str | None:
+        if value is not None and value not in ERROR_TYPES:
+            raise ValueError("not a known error category")
+        return value
+
+
+# Column order of the ``events`` table as the stores insert it.
+COLUMNS: tuple[str, ...] = (
+    "event_id", "session_id", "install_id", "schema", "command", "success", "timestamp",
+    "version", "execution_time", "error_type", "prompt_length", "output_format", "model_used",
+    "api_time", "flags", "os", "python", "ci", "country", "received_at",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Row:
+    """A validated event plus the server-side fields, ready to store."""
+
+    event: Event
+    country: str | None
+    received_at: int
+
+    def values(self) -> tuple[Any, ...]:
+        e = self.event
+        return (
+            e.event_id, e.session_id, e.install_id, e.schema_, e.command, e.success,
+            e.timestamp, e.version, e.execution_time, e.error_type, e.prompt_length,
+            e.output_format, e.model_used, e.api_time, json.dumps(e.flags), e.os, e.python,
+            e.ci, self.country, self.received_at,
+        )  # fmt: skip
+
+
+def _reason(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False)[:3]:
+        loc = ".".join(str(p) for p in err["loc"]) or "event"
+        msg = str(err["msg"])
+        parts.append(f"{loc}: {msg}"[:200])
+    return "; ".join(parts)
+
+
+def validate(raw: Any, now_ms: int, retention_ms: int) -> Event | str:
+    """The validated event, or the reason it can never be accepted."""
+    if not isinstance(raw, dict):
+        return "event: not a JSON object"
+    try:
+        event = Event.model_validate(raw)
+    except ValidationError as exc:
+        return _reason(exc)
+    if event.timestamp < now_ms - retention_ms:
+        return "timestamp: older than the retention window"
+    if event.timestamp > now_ms + DAY_MS:
+        return "timestamp: more than a day in the future"
+    return event

@@ -1,0 +1,132 @@
+"""A real ``iconiq-server serve`` subprocess on 127.0.0.1, for tests and demos.
+
+    with running_server() as srv:                      # SQLite file in a temp dir
+        httpx.post(srv.base_url + "/v1/batch", json={"events": [...]})
+        srv.admin_token, srv.database_url, srv.log_path
+
+    with fresh_database() as url, running_server(database_url=url) as srv:   # PostgreSQL
+        ...
+
+The server binds an ephemeral port, ``running_server`` waits for ``/healthz``
+and stops the process afterwards (SIGTERM, then SIGKILL). ``env`` adds
+environment variables for the server (e.g. ``ICONIQ_RATE_LIMIT``); by default
+rate limiting is off (``ICONIQ_RATE_LIMIT=off``) so tests may send freely.
+The server's stdout and stderr go to ``log_path``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+
+@dataclass(frozen=True)
+class ServerHandle:
+    base_url: str
+    database_url: str
+    admin_token: str
+    log_path: Path
+    pid: int
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def headers(self) -> dict[str, str]:
+        """The admin Authorization header."""
+        return {"Authorization": f"Bearer {self.admin_token}"}
+
+
+def _server_command() -> list[str]:
+    return [sys.executable, "-m", "iconiq.server.cli"]
+
+
+@contextmanager
+def running_server(
+    database_url: str | None = None,
+    *,
+    admin_token: str | None = None,
+    env: Mapping[str, str] | None = None,
+    directory: Path | None = None,
+    timeout: float = 30.0,
+) -> Iterator[ServerHandle]:
+    """Start ``iconiq-server serve`` on 127.0.0.1:<ephemeral>, yield its handle, stop it.
+
+    Files (the default SQLite database, the log) go to ``directory`` when given (kept
+    afterwards, e.g. to read the log once the server stopped), else to a temporary one.
+    """
+    with tempfile.TemporaryDirectory(prefix="iconiq-server-") as tmp:
+        work = Path(directory or tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        url = database_url or f"sqlite:///{work / 'server.db'}"
+        token = admin_token or secrets.token_urlsafe(24)
+        port_file = work / "port"
+        log_path = work / "server.log"
+        child_env = dict(os.environ)
+        child_env.update(
+            {
+                "ICONIQ_ADMIN_TOKEN": token,
+                "ICONIQ_RATE_LIMIT": "off",
+                "ICONIQ_HOME": str(work / "home"),
+                "PYTHONUNBUFFERED": "1",
+                "NO_PROXY": "*",
+            }
+        )
+        child_env.pop("ICONIQ_DATABASE_URL", None)
+        child_env.update(env or {})
+        args = [*_server_command(), "serve", "--host", "127.0.0.1", "--port", "0"]
+        args += ["--database", url, "--port-file", str(port_file)]
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(
+                args, env=child_env, stdout=log, stderr=subprocess.STDOUT, cwd=work
+            )
+        try:
+            base_url = _wait_ready(proc, port_file, log_path, timeout)
+            yield ServerHandle(base_url, url, token, log_path, proc.pid)
+        finally:
+            _stop(proc)
+
+
+def _wait_ready(
+    proc: subprocess.Popen[bytes], port_file: Path, log_path: Path, timeout: float
+) -> str:
+    deadline = time.monotonic() + timeout
+    base_url: str | None = None
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            log = log_path.read_text(errors="replace")
+            raise RuntimeError(f"iconiq-server exited with {proc.returncode}:\n{log}")
+        if base_url is None and port_file.exists():
+            base_url = f"http://127.0.0.1:{int(port_file.read_text())}"
+        if base_url is not None:
+            try:
+                if httpx.get(base_url + "/healthz", timeout=2).status_code == 200:
+                    return base_url
+            except httpx.TransportError:
+                pass
+        time.sleep(0.05)
+    _stop(proc)
+    raise RuntimeError(
+        f"iconiq-server not ready after {timeout}s:\n{log_path.read_text(errors='replace')}"
+    )
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
