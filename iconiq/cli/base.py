@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from iconiq.cli import clickcompat as click
 import typer
 from typer.core import TyperCommand
 
 from iconiq import run as run_mod
+from iconiq.cli import clickcompat as click
 
 _GIVEN = {click.ParameterSource.COMMANDLINE, click.ParameterSource.ENVIRONMENT}
 

@@ -7,10 +7,10 @@ Import click's classes from here, never ``import click`` directly: a plain
 from __future__ import annotations
 
 from typer._click.core import Context, ParameterSource
-from typer.core import TyperOption as Option
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
-from typer.exceptions import Abort
 from typer._click.utils import echo
+from typer.core import TyperOption as Option
+from typer.exceptions import Abort
 
 __all__ = [
     "Abort",

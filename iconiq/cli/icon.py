@@ -1,10 +1,108 @@
-"""``iconiq icon``: generate an icon (issue 2 fills this in)."""
+"""``iconiq icon``: generate an app icon (thin: options in, ``icons.generate`` out).
+
+Nothing heavy is imported at module level: ``iconiq --help`` loads this file.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+from pathlib import Path
+
 import typer
 
+from iconiq.icons.models import DEFAULT_MODEL
+from iconiq.icons.remote import DEFAULT_RETRIES, DEFAULT_TIMEOUT
 
-def icon(prompt: str = typer.Option(..., "--prompt", help="What the icon shows.")) -> None:
-    """Generate an app icon."""
-    raise NotImplementedError("iconiq icon is being built")
+
+def icon(
+    prompt: str = typer.Option(..., "--prompt", "-p", help="What the icon shows."),
+    model: str | None = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help=f"dall-e-3 (default, or the icon.model setting), gpt-image-1, dall-e-2, "
+        f"or local (offline, no key). [default: {DEFAULT_MODEL}]",
+        show_default=False,
+    ),
+    size: str | None = typer.Option(
+        None, "--size", help="Image size the model makes, e.g. 1024x1024 (per model)."
+    ),
+    quality: str | None = typer.Option(
+        None, "--quality", help="dall-e-3: standard|hd; gpt-image-1: low|medium|high|auto."
+    ),
+    style: str | None = typer.Option(None, "--style", help="dall-e-3 only: vivid|natural."),
+    n: int = typer.Option(1, "--n", "-n", help="How many variants (dall-e-3 makes 1)."),
+    output: str | None = typer.Option(
+        None,
+        "--output",
+        "-o",
+        help="File, or folder (existing, or ending in /) to write into. [default: .]",
+        show_default=False,
+    ),
+    fmt: str | None = typer.Option(
+        None,
+        "--format",
+        "-f",
+        help="png|webp|jpeg|ico|icns. [default: from --output's suffix, else png]",
+        show_default=False,
+    ),
+    sizes: str | None = typer.Option(
+        None,
+        "--sizes",
+        help="Icon set sizes, e.g. 16,32,64,128,256: inside one .ico, or one file per size.",
+    ),
+    transparent: bool = typer.Option(
+        False, "--transparent", help="Transparent background (gpt-image-1, local)."
+    ),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
+    base_url: str | None = typer.Option(
+        None,
+        "--base-url",
+        help="OpenAI-compatible API base URL (else OPENAI_BASE_URL, else openai.base_url).",
+    ),
+    timeout: float = typer.Option(
+        DEFAULT_TIMEOUT, "--timeout", help="Seconds to wait for the image API per attempt."
+    ),
+    retries: int = typer.Option(
+        DEFAULT_RETRIES, "--retries", help="Retries on rate limits, 5xx and timeouts."
+    ),
+) -> None:
+    """Generate an app icon from a prompt and print the written file paths."""
+    from iconiq import settings
+    from iconiq.icons import models
+    from iconiq.icons.generate import IconRequest, generate
+
+    chosen = model or settings.get("icon.model") or DEFAULT_MODEL
+    request = IconRequest(
+        prompt=prompt,
+        model=str(chosen),
+        size=size,
+        quality=quality,
+        style=style,
+        n=n,
+        fmt=fmt,
+        sizes=models.parse_sizes(sizes) if sizes is not None else None,
+        transparent=transparent,
+        output=Path(output) if output else None,
+        output_is_dir=(output or "").endswith(("/", os.sep)),
+        force=force,
+        base_url=base_url,
+        timeout=timeout,
+        retries=retries,
+    )
+    if sys.stderr.isatty():
+        from rich.console import Console
+
+        label = "Drawing" if request.model == "local" else f"Waiting for {request.model}"
+        with Console(stderr=True).status(f"{label}…"):
+            result = generate(request)
+    else:
+        result = generate(request)
+    if as_json:
+        typer.echo(json.dumps(result.as_json()))
+    else:
+        for path in result.files:
+            typer.echo(str(path))

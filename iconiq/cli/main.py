@@ -7,10 +7,9 @@ from __future__ import annotations
 import os
 import sys
 
-from iconiq.cli import clickcompat as click
-
 from iconiq import errors
 from iconiq import run as run_mod
+from iconiq.cli import clickcompat as click
 
 
 def _fail(message: str) -> None:
