@@ -1,0 +1,156 @@
+"""Creating, rebuilding and expiring the rollup tables (see ``schema`` and ``triggers``).
+
+- ``install(conn, dialect)``: tables, bucket bounds, triggers, then a rebuild
+  (the analytics migration calls it, so existing events are counted too).
+- ``rebuild(conn, dialect)``: recompute every rollup from ``events`` in a few
+  set-based statements; used after bulk loads and as the exactness reference.
+- ``expire(conn, dialect, cutoff_ms)``: called by retention after expired events
+  went. Whole PostgreSQL partitions are dropped without firing triggers, so the
+  rows of every whole expired day are removed here, and the week and first-seen
+  rollups that straddle the cutoff are recomputed from the per-day table.
+- ``suspended_triggers``: drop the triggers for a bulk load, rebuild after.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from iconiq.server.analytics import triggers
+from iconiq.server.analytics.db import execute
+from iconiq.server.analytics.schema import (
+    DAY_MS,
+    DIMENSIONS,
+    TABLES,
+    bucket_bounds,
+    fill_buckets,
+    tables_sql,
+)
+
+
+def install(conn: Any, dialect: str) -> None:
+    """Create the rollup tables and triggers and fill them from existing events."""
+    for statement in tables_sql(dialect):
+        execute(conn, dialect, statement)
+    fill_buckets(conn, dialect)
+    create_triggers(conn, dialect)
+    rebuild(conn, dialect)
+
+
+def create_triggers(conn: Any, dialect: str) -> None:
+    for statement in triggers.create_sql(dialect):
+        execute(conn, dialect, statement)
+
+
+def drop_triggers(conn: Any, dialect: str) -> None:
+    for statement in triggers.drop_sql(dialect):
+        execute(conn, dialect, statement)
+
+
+@contextmanager
+def suspended_triggers(conn: Any, dialect: str) -> Iterator[None]:
+    """Bulk-load events without per-row rollup work; rebuild and re-arm afterwards."""
+    drop_triggers(conn, dialect)
+    try:
+        yield
+    finally:
+        rebuild(conn, dialect)
+        create_triggers(conn, dialect)
+
+
+def _bucket_sql(dialect: str, col: str) -> str:
+    if dialect == "postgres":
+        bounds = ",".join(str(b) for b in bucket_bounds())
+        return f"(width_bucket(e.{col}, ARRAY[{bounds}]::bigint[]) - 1)"
+    return triggers.bucket(f"e.{col}")
+
+
+def rebuild_sql(dialect: str) -> list[str]:
+    """Statements that recompute every rollup table from ``events``."""
+    daily = (
+        "INSERT INTO an_daily (dim, day, version, command, value, events, failures,"
+        " prompt_sum, prompt_n)"
+    )
+    agg = (
+        "count(*), sum(CASE WHEN e.success THEN 0 ELSE 1 END),"
+        " sum(COALESCE(e.prompt_length, 0)), count(e.prompt_length)"
+    )
+    key = "e.timestamp / 86400000, e.version, e.command"
+    out = [f"DELETE FROM {table}" for table in TABLES]
+    out.append(f"{daily} SELECT 'total', {key}, '', {agg} FROM events e GROUP BY 2, 3, 4")
+    for dim, value in DIMENSIONS.items():
+        v = value.format(r="e")
+        out.append(
+            f"{daily} SELECT '{dim}', {key}, {v}, {agg} FROM events e"
+            f" WHERE {v} IS NOT NULL GROUP BY 2, 3, 4, 5"
+        )
+    out.append(
+        f"{daily} SELECT 'flag', {key}, e.value, {agg} FROM (SELECT DISTINCT e.event_id,"
+        " e.timestamp, e.version, e.command, e.success, e.prompt_length, j.value AS value"
+        f" FROM events e, {triggers.flag_values('e', dialect)}) AS e"
+        " WHERE e.value IS NOT NULL GROUP BY 2, 3, 4, 5"
+    )
+    for metric, col in (("exec", "execution_time"), ("api", "api_time")):
+        out.append(
+            "INSERT INTO an_hist (metric, day, version, command, bucket, n)"
+            f" SELECT '{metric}', {key}, {_bucket_sql(dialect, col)}, count(*) FROM events e"
+            f" WHERE e.{col} >= 0 GROUP BY 2, 3, 4, 5"
+        )
+    out += [
+        "INSERT INTO an_install_days (install_id, day, version, command, events, failures)"
+        f" SELECT e.install_id, {key}, count(*), sum(CASE WHEN e.success THEN 0 ELSE 1 END)"
+        " FROM events e GROUP BY 1, 2, 3, 4",
+        "INSERT INTO an_install_weeks (install_id, week, events)"
+        " SELECT install_id, (day + 3) / 7, sum(events) FROM an_install_days GROUP BY 1, 2",
+        "INSERT INTO an_active (period, start, installs)"
+        " SELECT 'd', day, count(DISTINCT install_id) FROM an_install_days GROUP BY 2",
+        "INSERT INTO an_active (period, start, installs)"
+        " SELECT 'w', week, count(*) FROM an_install_weeks GROUP BY 2",
+        "INSERT INTO an_first_seen (install_id, first_day)"
+        " SELECT install_id, min(day) FROM an_install_days GROUP BY 1",
+    ]
+    return out
+
+
+def rebuild(conn: Any, dialect: str) -> None:
+    """Recompute every rollup table from ``events`` (inside the caller's transaction)."""
+    for statement in rebuild_sql(dialect):
+        execute(conn, dialect, statement)
+    if dialect == "postgres":
+        for table in TABLES:
+            execute(conn, dialect, f"ANALYZE {table}")
+
+
+def expire(conn: Any, dialect: str, cutoff_ms: int) -> None:
+    """Forget the rollups of every whole day before ``cutoff_ms`` (all its events are gone)
+    and recompute the week and first-seen rows that depended on them."""
+    cut = cutoff_ms // DAY_MS
+    week = (cut + 3) // 7
+    first, last = week * 7 - 3, week * 7 + 3
+    for statement, params in (
+        ("DELETE FROM an_daily WHERE day < ?", (cut,)),
+        ("DELETE FROM an_hist WHERE day < ?", (cut,)),
+        ("DELETE FROM an_install_days WHERE day < ?", (cut,)),
+        ("DELETE FROM an_active WHERE period = 'd' AND start < ?", (cut,)),
+        ("DELETE FROM an_install_weeks WHERE week <= ?", (week,)),
+        (
+            "INSERT INTO an_install_weeks (install_id, week, events)"
+            " SELECT install_id, ?, sum(events) FROM an_install_days"
+            " WHERE day BETWEEN ? AND ? GROUP BY install_id",
+            (week, first, last),
+        ),
+        ("DELETE FROM an_active WHERE period = 'w' AND start <= ?", (week,)),
+        (
+            "INSERT INTO an_active (period, start, installs)"
+            " SELECT 'w', week, count(*) FROM an_install_weeks WHERE week = ? GROUP BY week",
+            (week,),
+        ),
+        (
+            "UPDATE an_first_seen SET first_day = (SELECT min(d.day) FROM an_install_days d"
+            " WHERE d.install_id = an_first_seen.install_id) WHERE first_day < ?",
+            (cut,),
+        ),
+        ("DELETE FROM an_first_seen WHERE first_day IS NULL", ()),
+    ):
+        execute(conn, dialect, statement, params)

@@ -1,0 +1,108 @@
+"""Rollup tables: small pre-aggregates of ``events`` that every dashboard panel reads.
+
+Time is cut in UTC days (``day = timestamp // 86_400_000``) and Monday-based
+weeks (``week = (day + 3) // 7``; day 0, 1970-01-01, was a Thursday).
+
+- ``an_daily``: events, failures and prompt-length sums per (dim, day, version,
+  command, value); ``dim`` is ``total`` (value ``''``) or one breakdown:
+  error_type, output_format, model_used, ci, country, os, hour, flag.
+- ``an_hist``: counts of execution/API times in fixed logarithmic buckets
+  (``an_buckets``: eight per doubling), per (metric, day, version, command).
+- ``an_install_days``: events per (install, day, version, command).
+- ``an_install_weeks``: events per (install, week).
+- ``an_active``: distinct active installs per day (``d``) and week (``w``).
+- ``an_first_seen``: each install's first day with a stored event.
+
+Triggers (``triggers.py``) keep all of them exact on every insert and delete;
+``rollups.rebuild`` recomputes them from ``events``.
+"""
+
+from __future__ import annotations
+
+import math
+
+DAY_MS = 86_400_000
+BUCKETS_PER_DOUBLING = 8
+MAX_DOUBLINGS = 32  # buckets reach past 2**32 ms (seven weeks): every int32 fits
+
+TABLES = (
+    "an_daily",
+    "an_hist",
+    "an_install_days",
+    "an_install_weeks",
+    "an_active",
+    "an_first_seen",
+)
+
+# Dimensions of ``an_daily`` besides ``total``: name -> SQL value over a row alias ``{r}``.
+# A NULL value means "not counted in this breakdown".
+DIMENSIONS: dict[str, str] = {
+    "error_type": "CASE WHEN {r}.success THEN NULL ELSE {r}.error_type END",
+    "output_format": "{r}.output_format",
+    "model_used": "{r}.model_used",
+    "ci": "CASE WHEN {r}.ci THEN 'ci' WHEN NOT {r}.ci THEN 'interactive' ELSE 'unknown' END",
+    "country": "COALESCE({r}.country, '')",
+    "os": "{r}.os",
+    "hour": "CAST((({r}.timestamp / 3600000) % 24) AS TEXT)",
+}
+
+
+def bucket_bounds() -> list[int]:
+    """Lower bounds (ms) of the duration buckets, ascending, starting at 0."""
+    top = BUCKETS_PER_DOUBLING * MAX_DOUBLINGS
+    return sorted({int(2 ** (k / BUCKETS_PER_DOUBLING)) - 1 for k in range(top + 1)})
+
+
+def bucket_value(lo: int, hi: int | None) -> float:
+    """The value reported for a bucket [lo, hi): exact for one-wide buckets, else the
+    geometric middle (at most ~4.5 % away from any value inside)."""
+    if hi is None or hi - lo <= 1:
+        return float(lo)
+    return math.sqrt((lo + 1) * hi) - 1
+
+
+def tables_sql(dialect: str) -> list[str]:
+    """CREATE statements for the rollup tables."""
+    iid = "uuid" if dialect == "postgres" else "TEXT"
+    big = "bigint" if dialect == "postgres" else "INTEGER"
+    tail = "" if dialect == "postgres" else " WITHOUT ROWID"
+    return [
+        f"""CREATE TABLE an_buckets (bucket integer PRIMARY KEY, lo {big} NOT NULL UNIQUE)""",
+        f"""CREATE TABLE an_daily (
+            dim text NOT NULL, day integer NOT NULL, version text NOT NULL,
+            command text NOT NULL, value text NOT NULL,
+            events {big} NOT NULL, failures {big} NOT NULL,
+            prompt_sum {big} NOT NULL, prompt_n {big} NOT NULL,
+            PRIMARY KEY (dim, day, version, command, value)){tail}""",
+        f"""CREATE TABLE an_hist (
+            metric text NOT NULL, day integer NOT NULL, version text NOT NULL,
+            command text NOT NULL, bucket integer NOT NULL, n {big} NOT NULL,
+            PRIMARY KEY (metric, day, version, command, bucket)){tail}""",
+        f"""CREATE TABLE an_install_days (
+            install_id {iid} NOT NULL, day integer NOT NULL, version text NOT NULL,
+            command text NOT NULL, events {big} NOT NULL, failures {big} NOT NULL,
+            PRIMARY KEY (install_id, day, version, command)){tail}""",
+        "CREATE INDEX an_install_days_day ON an_install_days"
+        " (day, version, command, install_id, events)",
+        f"""CREATE TABLE an_install_weeks (
+            install_id {iid} NOT NULL, week integer NOT NULL, events {big} NOT NULL,
+            PRIMARY KEY (install_id, week)){tail}""",
+        "CREATE INDEX an_install_weeks_week ON an_install_weeks (week, install_id, events)",
+        f"""CREATE TABLE an_active (
+            period text NOT NULL, start integer NOT NULL, installs {big} NOT NULL,
+            PRIMARY KEY (period, start)){tail}""",
+        f"""CREATE TABLE an_first_seen (
+            install_id {iid} PRIMARY KEY, first_day integer)""",
+        "CREATE INDEX an_first_seen_day ON an_first_seen (first_day)",
+    ]
+
+
+def fill_buckets(conn: object, dialect: str) -> None:
+    """Insert the bucket bounds (idempotent: the table is emptied first)."""
+    cur = conn.cursor()  # type: ignore[attr-defined]
+    cur.execute("DELETE FROM an_buckets")
+    mark = "%s" if dialect == "postgres" else "?"
+    cur.executemany(
+        f"INSERT INTO an_buckets (bucket, lo) VALUES ({mark}, {mark})",
+        list(enumerate(bucket_bounds())),
+    )
