@@ -75,9 +75,8 @@ class SQLiteStore:
             return 0
         with self.connection() as conn:
             conn.execute("BEGIN IMMEDIATE")
-            before = conn.total_changes
-            conn.executemany(_INSERT, [row.values() for row in rows])
-            return conn.total_changes - before
+            # rowcount, not total_changes: the analytics triggers' own writes must not count.
+            return conn.executemany(_INSERT, [row.values() for row in rows]).rowcount
 
     def erase_install(self, install_id: str) -> int:
         with self.connection() as conn:
