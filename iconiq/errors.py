@@ -12,8 +12,11 @@
     Ctrl-C                         exit 130 "cancelled"
 
 Every failure a user can meet is one of these, shown as one line on stderr.
-``classify`` maps *any* exception (ours, openai's, httpx's, the OS's) to one of
-``ERROR_TYPES`` without importing openai or httpx.
+``classify`` maps *any* exception (ours, openai's, httpx's, click's, the OS's,
+Ctrl-C) to one of ``ERROR_TYPES`` without importing openai or httpx; the most
+specific class in the exception's MRO decides (``APITimeoutError`` is a
+``APIConnectionError`` but counts as a timeout; a 400 whose code is
+``content_policy_violation`` or ``moderation_blocked`` counts as content_policy).
 """
 
 from __future__ import annotations
@@ -104,7 +107,7 @@ EXIT_CODES: dict[str, int] = {
     )
 } | {"cancelled": EXIT_CANCELLED}
 
-# openai / httpx exception class names, matched along the MRO so that neither
+# openai / httpx / click exception class names, matched along the MRO so that neither
 # library has to be imported to classify one of its errors.
 _BY_CLASS_NAME: dict[str, str] = {
     "AuthenticationError": "auth",
@@ -116,12 +119,22 @@ _BY_CLASS_NAME: dict[str, str] = {
     "ConnectError": "network",
     "NetworkError": "network",
     "TransportError": "network",
+    "RequestError": "network",
+    "HTTPStatusError": "api_error",
+    "HTTPError": "network",
     "ContentFilterFinishReasonError": "content_policy",
     "BadRequestError": "invalid_input",
     "UnprocessableEntityError": "invalid_input",
     "APIStatusError": "api_error",
     "APIError": "api_error",
+    "OpenAIError": "api_error",
+    # click as vendored by typer (or plain click)
+    "Abort": "cancelled",
+    "BadParameter": "invalid_input",
+    "UsageError": "invalid_input",
+    "ClickException": "invalid_input",
 }
+_LIBRARIES = ("openai", "httpx", "httpcore", "typer", "click")
 
 
 def _is_content_policy(exc: BaseException) -> bool:
@@ -145,7 +158,7 @@ def classify(exc: BaseException) -> str:
     for cls in type(exc).__mro__:
         category = _BY_CLASS_NAME.get(cls.__name__)
         module = cls.__module__
-        if category is None or not module.startswith(("openai", "httpx", "httpcore")):
+        if category is None or not module.startswith(_LIBRARIES):
             continue
         if category in {"invalid_input", "api_error"} and _is_content_policy(exc):
             return "content_policy"

@@ -5,39 +5,49 @@ Nothing heavy is imported at module level: ``iconiq --help`` loads this file.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
 
 import typer
 
-from iconiq.icons.models import DEFAULT_MODEL
-from iconiq.icons.remote import DEFAULT_RETRIES, DEFAULT_TIMEOUT
+from iconiq.icons.defaults import DEFAULT_MODEL, DEFAULT_RETRIES, DEFAULT_TIMEOUT
 
 
 def icon(
-    prompt: str = typer.Option(..., "--prompt", "-p", help="What the icon shows."),
+    prompt: str = typer.Option(..., "--prompt", "-p", metavar="TEXT", help="What the icon shows."),
     model: str | None = typer.Option(
         None,
         "--model",
         "-m",
+        metavar="NAME",
         help=f"dall-e-3 (default, or the icon.model setting), gpt-image-1, dall-e-2, "
         f"or local (offline, no key). [default: {DEFAULT_MODEL}]",
         show_default=False,
     ),
     size: str | None = typer.Option(
-        None, "--size", help="Image size the model makes, e.g. 1024x1024 (per model)."
+        None,
+        "--size",
+        metavar="WxH",
+        help="Image size the model makes, e.g. 1024x1024 (per model).",
     ),
     quality: str | None = typer.Option(
-        None, "--quality", help="dall-e-3: standard|hd; gpt-image-1: low|medium|high|auto."
+        None,
+        "--quality",
+        metavar="LEVEL",
+        help="dall-e-3: standard|hd; gpt-image-1: low|medium|high|auto.",
     ),
-    style: str | None = typer.Option(None, "--style", help="dall-e-3 only: vivid|natural."),
-    n: int = typer.Option(1, "--n", "-n", help="How many variants (dall-e-3 makes 1)."),
+    style: str | None = typer.Option(
+        None, "--style", metavar="STYLE", help="dall-e-3 only: vivid|natural."
+    ),
+    n: int = typer.Option(
+        1, "--n", "-n", metavar="N", help="How many variants (dall-e-3 makes 1)."
+    ),
     output: str | None = typer.Option(
         None,
         "--output",
         "-o",
+        metavar="PATH",
         help="File, or folder (existing, or ending in /) to write into. [default: .]",
         show_default=False,
     ),
@@ -45,12 +55,14 @@ def icon(
         None,
         "--format",
         "-f",
+        metavar="FORMAT",
         help="png|webp|jpeg|ico|icns. [default: from --output's suffix, else png]",
         show_default=False,
     ),
     sizes: str | None = typer.Option(
         None,
         "--sizes",
+        metavar="LIST",
         help="Icon set sizes, e.g. 16,32,64,128,256: inside one .ico, or one file per size.",
     ),
     transparent: bool = typer.Option(
@@ -61,16 +73,25 @@ def icon(
     base_url: str | None = typer.Option(
         None,
         "--base-url",
+        metavar="URL",
         help="OpenAI-compatible API base URL (else OPENAI_BASE_URL, else openai.base_url).",
     ),
     timeout: float = typer.Option(
-        DEFAULT_TIMEOUT, "--timeout", help="Seconds to wait for the image API per attempt."
+        DEFAULT_TIMEOUT,
+        "--timeout",
+        metavar="SECONDS",
+        help="Seconds to wait for the image API per attempt.",
     ),
     retries: int = typer.Option(
-        DEFAULT_RETRIES, "--retries", help="Retries on rate limits, 5xx and timeouts."
+        DEFAULT_RETRIES, "--retries", metavar="N", help="Retries on rate limits, 5xx and timeouts."
     ),
 ) -> None:
-    """Generate an app icon from a prompt and print the written file paths."""
+    """Generate an app icon from a prompt.
+
+    Prints the written file paths (or, with --json, one JSON object). Models:
+    dall-e-3 (default), gpt-image-1, dall-e-2 need OPENAI_API_KEY (or the
+    openai.api_key setting); local draws an offline placeholder, no key needed.
+    """
     from iconiq import settings
     from iconiq.icons import models
     from iconiq.icons.generate import IconRequest, generate
@@ -102,6 +123,8 @@ def icon(
     else:
         result = generate(request)
     if as_json:
+        import json
+
         typer.echo(json.dumps(result.as_json()))
     else:
         for path in result.files:

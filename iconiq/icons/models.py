@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from iconiq.errors import InvalidInput
+from iconiq.icons.defaults import DEFAULT_MODEL
 
-DEFAULT_MODEL = "dall-e-3"
+__all__ = ["DEFAULT_MODEL", "MODELS", "ModelSpec", "parse_sizes", "spec", "validate"]
+
 FORMATS = ("png", "webp", "jpeg", "ico", "icns")
 # Apple's icns set as Pillow writes it: every file holds all of these.
 ICNS_SIZES = (32, 64, 128, 256, 512, 1024)

@@ -23,13 +23,14 @@ from iconiq.errors import (
     RateLimited,
     TimeoutError_,
 )
+from iconiq.icons.defaults import DEFAULT_RETRIES, DEFAULT_TIMEOUT
 from iconiq.icons.models import ModelSpec
 
 if TYPE_CHECKING:
     from openai import OpenAI
 
-DEFAULT_TIMEOUT = 180.0
-DEFAULT_RETRIES = 2
+__all__ = ["DEFAULT_RETRIES", "DEFAULT_TIMEOUT", "Request", "Result", "client", "generate"]
+
 
 
 @dataclass
