@@ -2,6 +2,147 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import typer
+
 from iconiq.cli.base import App
 
 app = App(help="Inspect and control anonymous usage telemetry.")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_EXPORT_FILE = typer.Argument(..., help="JSONL file to write (gzip'd when it ends in .gz).")
+_UPLOAD_FILE = typer.Argument(..., help="A file written by `iconiq telemetry export`.")
+
+
+def command(name: str) -> Callable[[F], F]:
+    return cast(Callable[[F], F], app.command(name))
+
+
+@command("status")
+def status(
+    as_json: bool = typer.Option(False, "--json", help="Print a stable JSON object."),
+) -> None:
+    """Show whether telemetry is on and why, the endpoint, the queue and the last upload."""
+    from iconiq.telemetry import controls
+
+    info = controls.status()
+    if as_json:
+        typer.echo(json.dumps(info, indent=2, sort_keys=True))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(show_header=False, box=None)
+    for label, text in controls.describe(info):
+        table.add_row(f"[bold]{label}[/bold]", text)
+    Console().print(table)
+
+
+@command("flush")
+def flush(
+    background: bool = typer.Option(
+        False, "--background", help="Upload in a detached process and return at once."
+    ),
+) -> None:
+    """Upload queued events now (exit 6 when some could not be delivered)."""
+    from iconiq import errors
+    from iconiq.telemetry import manage
+
+    if background:
+        manage.flush_background()
+        typer.echo("Uploading in the background; see `iconiq telemetry status`.")
+        return
+    total = manage.pending_count()
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(
+        TextColumn("Uploading events"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        transient=total < 1000,
+        disable=total == 0,
+    ) as bar:
+        task = bar.add_task("upload", total=total)
+        result = manage.flush_now(progress=lambda n: bar.advance(task, n))
+    summary = f"{result.uploaded} uploaded ({result.duplicates} already on the server)"
+    if result.rejected:
+        summary += f", {result.rejected} rejected and dropped"
+    if not result.delivered:
+        left = manage.pending_count()
+        raise errors.NetworkError(f"{summary}; {left} still queued: {result.error}")
+    typer.echo(summary + ".")
+
+
+@command("purge")
+def purge(
+    remote: bool = typer.Option(
+        False, "--remote", help="Also erase this install's events on the server (new install id)."
+    ),
+) -> None:
+    """Delete queued events; with --remote, ask the server to erase this install's events too."""
+    from iconiq.telemetry import manage
+
+    count, erased = manage.purge(remote)
+    message = f"Deleted {count} queued events."
+    if erased:
+        message += " The server erased this install's events; a new install id starts now."
+    typer.echo(message)
+
+
+@command("enable")
+def enable() -> None:
+    """Turn telemetry on (a new install id if it was off)."""
+    from iconiq.telemetry import controls
+
+    typer.echo(controls.enable())
+
+
+@command("disable")
+def disable() -> None:
+    """Turn telemetry off and delete everything queued."""
+    from iconiq.telemetry import controls
+
+    typer.echo(controls.disable())
+
+
+@command("show")
+def show() -> None:
+    """Print the queued events, one JSON object a line, exactly as they will be sent."""
+    from iconiq.telemetry import manage
+
+    for body in manage.queued_bodies():
+        typer.echo(body)
+
+
+@command("export")
+def export(
+    file: Path = _EXPORT_FILE,
+) -> None:
+    """Move queued events to a file, to upload later from a connected machine."""
+    from iconiq.telemetry import manage
+
+    count = manage.export(file)
+    typer.echo(f"Exported {count} events to {file}.")
+
+
+@command("upload")
+def upload(
+    file: Path = _UPLOAD_FILE,
+) -> None:
+    """Send an exported file to the server (uploading the same file twice is harmless)."""
+    from iconiq import errors
+    from iconiq.telemetry import manage
+
+    count, result = manage.upload(file)
+    summary = (
+        f"{count} events in file: {result.uploaded} uploaded"
+        f" ({result.duplicates} already on the server), {result.rejected} rejected"
+    )
+    if not result.delivered:
+        raise errors.NetworkError(f"{summary}; stopped: {result.error}")
+    typer.echo(summary + ".")

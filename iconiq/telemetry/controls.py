@@ -1,0 +1,185 @@
+"""Turning telemetry on and off, and saying what state it is in.
+
+``iconiq config --telemetry true|false`` and ``--show-telemetry`` land here, as
+do ``iconiq telemetry enable|disable|status``. Turning it off purges the local
+spool; turning it back on starts a new install id.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from typing import Any
+
+from iconiq import paths, settings
+from iconiq.telemetry.decision import decide, endpoint, endpoint_problem
+
+
+def _iso(ms: int | None) -> str | None:
+    if not ms:
+        return None
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="seconds")
+
+
+def set_enabled_from_cli(value: str) -> None:
+    """``iconiq config --telemetry true|false`` (InvalidInput, one line, for anything else)."""
+    if settings.parse_value("telemetry.enabled", value):
+        print(enable())
+    else:
+        print(disable())
+
+
+def enable() -> str:
+    """Turn telemetry on in the config file; a message saying what that did."""
+    was_on = decide().enabled
+    settings.set_value("telemetry.enabled", True)
+    if not was_on:
+        _forget_install_id()
+    now = decide()
+    if not now.enabled:
+        return f"Telemetry is on in the config file, but {now.source} keeps it off."
+    return "Telemetry is on. Thank you! See what is sent with: iconiq telemetry show"
+
+
+def disable() -> str:
+    """Turn telemetry off in the config file and purge the local spool."""
+    settings.set_value("telemetry.enabled", False)
+    purged = purge_local_files()
+    extra = f" and {purged} queued events deleted" if purged else ""
+    return f"Telemetry is off{extra}. Nothing will be recorded or sent."
+
+
+def purge_local_files() -> int:
+    """Delete the spool files (after letting a running flusher stop); events deleted."""
+    from iconiq.telemetry.flusher import acquire_lock
+    from iconiq.telemetry.spool import Spool, remove_files
+
+    path = paths.telemetry_db_path()
+    if not path.exists():
+        return 0
+    count = 0
+    lock = acquire_lock(path, timeout=3.0)
+    try:
+        try:
+            with Spool(path) as spool:
+                count = spool.pending()[0]
+        except Exception:  # noqa: BLE001 - an unreadable spool is deleted all the same
+            count = 0
+        remove_files(path)
+        remove_files(path.with_name(path.name + ".corrupt"))
+    finally:
+        if lock is not None:
+            lock.release()  # type: ignore[attr-defined]
+    return count
+
+
+def _forget_install_id() -> None:
+    from iconiq.telemetry.spool import Spool
+
+    path = paths.telemetry_db_path()
+    if path.exists():
+        with Spool(path) as spool:
+            spool.set(install_id=None)
+
+
+def status() -> dict[str, Any]:
+    """The stable ``iconiq telemetry status --json`` object."""
+    from iconiq.telemetry.spawn import flusher_running
+    from iconiq.telemetry.spool import Spool, now_ms
+
+    decision = decide()
+    url = endpoint()
+    path = paths.telemetry_db_path()
+    out: dict[str, Any] = {
+        "enabled": decision.enabled,
+        "decided_by": decision.source,
+        "endpoint": url,
+        "endpoint_problem": endpoint_problem(url),
+        "spool": str(path),
+        "spool_error": None,
+        "install_id": None,
+        "pending": 0,
+        "pending_bytes": 0,
+        "uploaded": 0,
+        "dropped": 0,
+        "rejected": 0,
+        "oldest_pending_age_s": None,
+        "last_upload": None,
+        "last_error": None,
+        "last_error_at": None,
+        "next_attempt": None,
+        "flusher_running": False,
+    }
+    if not path.exists():
+        return out
+    try:
+        with Spool(path) as spool:
+            pending, size = spool.pending()
+            oldest = spool.oldest_ms()
+            age = None if oldest is None else max(0, (now_ms() - oldest) // 1000)
+            next_ms = spool.get_int("next_attempt_ms")
+            out.update(
+                install_id=spool.get("install_id"),
+                pending=pending,
+                pending_bytes=size,
+                uploaded=spool.get_int("uploaded"),
+                dropped=spool.get_int("dropped"),
+                rejected=spool.get_int("rejected"),
+                oldest_pending_age_s=age,
+                last_upload=_iso(spool.get_int("last_upload_ms")),
+                last_error=spool.get("last_error"),
+                last_error_at=_iso(spool.get_int("last_error_ms")),
+                next_attempt=_iso(next_ms) if next_ms > now_ms() else None,
+            )
+        out["flusher_running"] = flusher_running(path)
+    except Exception as exc:  # noqa: BLE001 - status reports a broken spool, it does not crash
+        out["spool_error"] = f"{type(exc).__name__}: {exc}"
+    return out
+
+
+def describe(info: dict[str, Any]) -> list[tuple[str, str]]:
+    """``status`` as (label, text) rows for people."""
+    state = "on" if info["enabled"] else "off"
+    rows = [("Telemetry", f"{state} (decided by: {info['decided_by']})")]
+    endpoint_text = info["endpoint"]
+    if info["endpoint_problem"]:
+        endpoint_text += f"  [refused: {info['endpoint_problem']}]"
+    rows.append(("Endpoint", endpoint_text))
+    rows.append(("Spool", info["spool"]))
+    if info["spool_error"]:
+        rows.append(("Spool error", info["spool_error"]))
+    age = info["oldest_pending_age_s"]
+    pending = f"{info['pending']} events ({info['pending_bytes']} bytes)"
+    if age is not None:
+        pending += f", oldest {_age(age)} old"
+    rows += [
+        ("Pending", pending),
+        ("Uploaded", str(info["uploaded"])),
+        ("Dropped (spool full)", str(info["dropped"])),
+        ("Rejected by server", str(info["rejected"])),
+        ("Last upload", info["last_upload"] or "never"),
+        (
+            "Last error",
+            f"{info['last_error']} at {info['last_error_at']}" if info["last_error"] else "none",
+        ),
+        ("Next attempt", info["next_attempt"] or "after the next command"),
+        ("Flusher running", "yes" if info["flusher_running"] else "no"),
+    ]
+    return rows
+
+
+def _age(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def print_status() -> None:
+    """``iconiq config --show-telemetry``: whether telemetry is on, why, and its queue."""
+    rows = describe(status())
+    width = max(len(label) for label, _ in rows)
+    for label, text in rows:
+        print(f"{label.ljust(width)}  {text}")
+    if os.environ.get("ICONIQ_TELEMETRY_DEBUG"):
+        print("Debug: each event is printed to stderr as it is recorded.")

@@ -1,0 +1,179 @@
+"""Upload the spool: batches of at most 500 events, retried, split, deleted on 2xx.
+
+``deliver`` is the one loop used by the detached flusher, by ``iconiq telemetry
+flush`` and (with a list instead of a spool) by ``iconiq telemetry upload``.
+An event leaves the spool only in the transaction that follows a 2xx covering
+it, so a crash at any point re-sends at worst (the server dedupes on
+``event_id``) and never loses. ``record`` persists the outcome: last upload,
+last error, and the next time a command may start a flusher (capped
+exponential backoff with jitter, at least what ``Retry-After`` asked).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+import tenacity
+
+from iconiq.telemetry import transport
+from iconiq.telemetry.schema import MAX_BATCH_BYTES, MAX_BATCH_EVENTS
+from iconiq.telemetry.spool import Queued, Spool, now_ms
+
+BACKOFF_MIN_S = 30.0
+BACKOFF_MAX_S = 3600.0
+# Leave room for the envelope around the events.
+_BATCH_BYTES = MAX_BATCH_BYTES - 4096
+
+
+@dataclass
+class Result:
+    uploaded: int = 0  # left the spool under a 2xx (accepted + duplicates)
+    duplicates: int = 0
+    rejected: int = 0
+    error: str | None = None
+    retry_after: float | None = None
+
+    @property
+    def delivered(self) -> bool:
+        return self.error is None
+
+
+class _Sender:
+    def __init__(
+        self,
+        http: httpx.Client,
+        base_url: str,
+        deadline: float,
+        attempts: int,
+        sleep: Callable[[float], None],
+    ) -> None:
+        self.http = http
+        self.base_url = base_url
+        self.deadline = deadline
+        self.attempts = attempts
+        self.sleep = sleep
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        backoff = tenacity.wait_exponential_jitter(initial=0.5, max=30.0, jitter=0.5)(state)
+        exc = state.outcome.exception() if state.outcome else None
+        asked = getattr(exc, "retry_after", None) or 0.0
+        return max(backoff, float(asked))
+
+    def _stop(self, state: tenacity.RetryCallState) -> bool:
+        if state.attempt_number >= self.attempts:
+            return True
+        return time.monotonic() + state.upcoming_sleep >= self.deadline
+
+    def send(self, bodies: list[str]) -> transport.Outcome:
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(transport.Retryable),
+            wait=self._wait,
+            stop=self._stop,
+            sleep=self.sleep,
+            reraise=True,
+        )
+        return retrying(transport.post_batch, self.http, self.base_url, bodies)
+
+
+def chunks(events: list[Queued]) -> list[list[Queued]]:
+    """Split into batches of at most 500 events and ~1 MiB of JSON."""
+    out: list[list[Queued]] = []
+    current: list[Queued] = []
+    size = 0
+    for q in events:
+        if current and (len(current) >= MAX_BATCH_EVENTS or size + len(q.body) + 1 > _BATCH_BYTES):
+            out.append(current)
+            current, size = [], 0
+        current.append(q)
+        size += len(q.body) + 1
+    if current:
+        out.append(current)
+    return out
+
+
+def deliver(
+    spool: Spool,
+    http: httpx.Client,
+    base_url: str,
+    *,
+    deadline: float,
+    attempts: int = 4,
+    sleep: Callable[[float], None] = time.sleep,
+    progress: Callable[[int], None] | None = None,
+    still_wanted: Callable[[], bool] | None = None,
+) -> Result:
+    """Send everything queued (oldest first) until done, an error, or ``deadline`` (monotonic)."""
+    sender = _Sender(http, base_url, deadline, attempts, sleep)
+    result = Result()
+    while True:
+        if time.monotonic() >= deadline:
+            result.error = "time limit reached"
+            return result
+        if still_wanted is not None and not still_wanted():
+            result.error = "telemetry was turned off"
+            return result
+        batch = spool.batch(MAX_BATCH_EVENTS)
+        if not batch:
+            return result
+        try:
+            for chunk in chunks(batch):
+                _send_splitting(spool, sender, chunk, result, progress)
+        except transport.SendError as exc:
+            result.error = exc.reason
+            result.retry_after = exc.retry_after
+            return result
+
+
+def _send_splitting(
+    spool: Spool,
+    sender: _Sender,
+    chunk: list[Queued],
+    result: Result,
+    progress: Callable[[int], None] | None,
+) -> None:
+    try:
+        outcome = sender.send([q.body for q in chunk])
+    except transport.TooLarge:
+        if len(chunk) == 1:  # one event the server will never take: drop and count it
+            spool.delete([chunk[0].seq], rejected=1)
+            result.rejected += 1
+            if progress:
+                progress(1)
+            return
+        middle = len(chunk) // 2
+        _send_splitting(spool, sender, chunk[:middle], result, progress)
+        _send_splitting(spool, sender, chunk[middle:], result, progress)
+        return
+    rejected = len(outcome.rejected)
+    spool.delete([q.seq for q in chunk], rejected=rejected, uploaded=len(chunk) - rejected)
+    result.uploaded += len(chunk) - rejected
+    result.duplicates += outcome.duplicates
+    result.rejected += rejected
+    if progress:
+        progress(len(chunk))
+
+
+def record(spool: Spool, result: Result, *, rng: random.Random | None = None) -> None:
+    """Persist the outcome of a flush and when the next one may start."""
+    now = now_ms()
+    values: dict[str, object] = {"last_attempt_ms": now}
+    if result.uploaded or result.rejected:
+        values["last_upload_ms"] = now
+    if result.delivered:
+        values.update(backoff_s=0, next_attempt_ms=0)
+    else:
+        previous = float(spool.get("backoff_s") or 0.0)
+        backoff = min(BACKOFF_MAX_S, max(BACKOFF_MIN_S, previous * 2))
+        jittered = backoff * (0.8 + 0.4 * (rng or random).random())
+        wait = max(jittered, result.retry_after or 0.0)
+        values.update(
+            backoff_s=round(backoff, 3),
+            next_attempt_ms=now + int(wait * 1000),
+            last_error=result.error,
+            last_error_ms=now,
+        )
+    spool.set(**values)

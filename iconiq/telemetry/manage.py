@@ -1,0 +1,215 @@
+"""What ``iconiq telemetry`` does to the spool: show, flush, purge, export, upload.
+
+Each function is one operation for one CLI command; they raise
+``iconiq.errors`` exceptions (one line each) for the user to see.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+from iconiq import errors, paths
+from iconiq.telemetry import decision, flush
+from iconiq.telemetry.spool import Spool, uuid4
+
+FOREGROUND_LIMIT_S = 900.0
+
+
+@contextmanager
+def _locked_spool(wait: float) -> Iterator[Spool | None]:
+    """The spool with the flusher lock held (None when there is no spool)."""
+    from iconiq.telemetry.flusher import acquire_lock
+
+    path = paths.telemetry_db_path()
+    if not path.exists():
+        yield None
+        return
+    lock = acquire_lock(path, timeout=wait)
+    if lock is None:
+        raise errors.IconiqError("a telemetry flush is running; try again in a minute")
+    try:
+        with Spool(path) as spool:
+            yield spool
+    finally:
+        lock.release()  # type: ignore[attr-defined]
+
+
+def _endpoint() -> str:
+    url = decision.endpoint()
+    problem = decision.endpoint_problem(url)
+    if problem:
+        raise errors.InvalidInput(f"{problem}: {url}")
+    return url
+
+
+def pending_count() -> int:
+    path = paths.telemetry_db_path()
+    if not path.exists():
+        return 0
+    with Spool(path) as spool:
+        return spool.pending()[0]
+
+
+def queued_bodies() -> Iterator[str]:
+    """The queued events, oldest first, exactly as they will be sent."""
+    path = paths.telemetry_db_path()
+    if not path.exists():
+        return
+    with Spool(path) as spool:
+        for queued in spool.iter_all():
+            yield queued.body
+
+
+def flush_now(progress: Callable[[int], None] | None = None) -> flush.Result:
+    """Upload everything queued, in the foreground (waits for a running flusher first)."""
+    if not decision.decide().enabled:
+        raise errors.InvalidInput("telemetry is off; nothing is queued or sent")
+    url = _endpoint()
+    from iconiq.telemetry import transport
+
+    with _locked_spool(wait=30.0) as spool:
+        if spool is None:
+            return flush.Result()
+        with transport.client() as http:
+            result = flush.deliver(
+                spool,
+                http,
+                url,
+                deadline=time.monotonic() + FOREGROUND_LIMIT_S,
+                progress=progress,
+            )
+        flush.record(spool, result)
+        return result
+
+
+def flush_background() -> None:
+    from iconiq.telemetry.spawn import spawn_flusher
+
+    if not decision.decide().enabled:
+        raise errors.InvalidInput("telemetry is off; nothing is queued or sent")
+    path = paths.telemetry_db_path()
+    if path.exists():
+        spawn_flusher(path)
+
+
+def purge(remote: bool) -> tuple[int, bool]:
+    """Delete queued events (and, with ``remote``, this install's events on the server).
+
+    Returns (events deleted locally, whether the server erased the install).
+    """
+    from iconiq.telemetry import transport
+
+    with _locked_spool(wait=30.0) as spool:
+        if spool is None:
+            if remote:
+                raise errors.InvalidInput("no install id here: nothing was ever recorded")
+            return 0, False
+        if remote:
+            install_id = spool.get("install_id")
+            if not install_id:
+                raise errors.InvalidInput("no install id here: nothing was ever recorded")
+            url = _endpoint()
+            try:
+                with transport.client() as http:
+                    _delete_with_retry(http, url, install_id)
+            except transport.SendError as exc:
+                raise errors.NetworkError(
+                    f"the server did not erase this install ({exc.reason}); nothing was purged"
+                ) from exc
+        count = spool.purge()
+        if remote:
+            spool.set(install_id=uuid4())
+        return count, remote
+
+
+def _delete_with_retry(http: Any, url: str, install_id: str) -> None:
+    import tenacity
+
+    from iconiq.telemetry import transport
+
+    tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(transport.Retryable),
+        wait=tenacity.wait_exponential_jitter(initial=0.5, max=5.0),
+        stop=tenacity.stop_after_attempt(3),
+        reraise=True,
+    )(transport.delete_install, http, url, install_id)
+
+
+def _open_text(path: Path, mode: str) -> IO[str]:
+    if path.name.endswith(".gz"):
+        return gzip.open(path, mode + "t", encoding="utf-8")  # type: ignore[return-value]
+    return path.open(mode, encoding="utf-8")
+
+
+def export(target: Path) -> int:
+    """Move every queued event to a JSONL file (gzip'd for ``.gz``); how many."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    with _locked_spool(wait=30.0) as spool:
+        if spool is None:
+            queued = []
+        else:
+            queued = list(spool.iter_all())
+        try:
+            with _open_text(tmp, "w") as f:
+                for q in queued:
+                    f.write(q.body + "\n")
+            os.replace(tmp, target)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise errors.OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
+        if spool is not None and queued:
+            spool.delete([q.seq for q in queued], exported=len(queued))
+    return len(queued)
+
+
+def _read_events(source: Path) -> list[str]:
+    from iconiq.telemetry.event import dumps
+
+    bodies: list[str] = []
+    try:
+        with _open_text(source, "r") as f:
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    raise errors.InvalidInput(f"{source}:{number}: not JSON") from None
+                if not isinstance(event, dict) or not isinstance(event.get("event_id"), str):
+                    raise errors.InvalidInput(f"{source}:{number}: not a telemetry event")
+                bodies.append(dumps(event))
+    except OSError as exc:
+        raise errors.OutputError(f"cannot read {source}: {exc.strerror or exc}") from exc
+    except (EOFError, UnicodeDecodeError) as exc:
+        raise errors.InvalidInput(f"{source}: not a JSONL or JSONL.gz export ({exc})") from exc
+    return bodies
+
+
+def upload(source: Path, progress: Callable[[int], None] | None = None) -> tuple[int, flush.Result]:
+    """Send an exported file (from an air-gapped machine); (events in file, result).
+
+    The server stores each event at most once, so uploading a file twice is harmless.
+    """
+    bodies = _read_events(source)
+    url = _endpoint()
+    from iconiq.telemetry import transport
+
+    with Spool(Path(":memory:")) as staging:
+        for body in bodies:
+            staging.append(json.loads(body)["event_id"], body, max_events=10**9, max_bytes=1 << 40)
+        with transport.client() as http:
+            result = flush.deliver(
+                staging,
+                http,
+                url,
+                deadline=time.monotonic() + FOREGROUND_LIMIT_S,
+                progress=progress,
+            )
+    return len(bodies), result

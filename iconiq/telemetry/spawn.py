@@ -1,0 +1,110 @@
+"""Start the detached flusher, and tell whether one is running.
+
+The flusher is ``python -m iconiq.telemetry.flusher <spool path>``: a new
+session, stdin/stdout/stderr on /dev/null, no other file descriptor, nothing
+else on its command line, and an environment without OpenAI credentials. On
+POSIX it is started by a double fork: the command's process waits only for the
+short-lived middle child, and the flusher is re-parented to init, so no zombie
+is left behind even when the caller lives on (tests, long-running hosts).
+
+The flusher's lock is an ``flock`` on ``<spool>.lock`` (what ``filelock`` takes
+on POSIX), released by the kernel when the process dies.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+# Never handed to the flusher: it needs none of them.
+_SCRUBBED_ENV_PREFIXES = ("OPENAI_", "AZURE_OPENAI_")
+
+
+def lock_path(spool_path: Path) -> Path:
+    return spool_path.with_name(spool_path.name + ".lock")
+
+
+def flusher_running(spool_path: Path) -> bool:
+    """True when some process holds the flusher lock of this spool."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: filelock uses msvcrt; rely on the flusher's own lock
+        return False
+    try:
+        fd = os.open(lock_path(spool_path), os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def flusher_argv(spool_path: Path) -> list[str]:
+    return [sys.executable, "-m", "iconiq.telemetry.flusher", str(spool_path)]
+
+
+def flusher_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_ENV_PREFIXES)}
+    if env.get("ICONIQ_HOME", "").strip():  # the flusher runs from /, keep the home absolute
+        env["ICONIQ_HOME"] = str(Path(env["ICONIQ_HOME"].strip()).expanduser().absolute())
+    return env
+
+
+def spawn_flusher(spool_path: Path) -> None:
+    """Start a detached flusher for this spool and return at once."""
+    argv = flusher_argv(spool_path.expanduser().absolute())
+    env = flusher_env()
+    if os.name != "posix" or not hasattr(os, "fork"):
+        _spawn_popen(argv, env)
+        return
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()  # nothing buffered may be written twice by a child
+        except Exception:  # noqa: BLE001
+            pass
+    pid = os.fork()
+    if pid == 0:  # middle child: new session, fork the flusher, vanish
+        try:
+            os.setsid()
+            if os.fork() == 0:
+                _exec_flusher(argv, env)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def _exec_flusher(argv: list[str], env: dict[str, str]) -> None:
+    try:
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.closerange(3, 4096)
+        os.chdir("/")
+        os.execve(argv[0], argv, env)
+    finally:
+        os._exit(127)
+
+
+def _spawn_popen(argv: list[str], env: dict[str, str]) -> None:
+    import subprocess
+
+    flags = getattr(subprocess, "DETACHED_PROCESS", 0) | getattr(
+        subprocess, "CREATE_NEW_PROCESS_GROUP", 0
+    )
+    subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        close_fds=True,
+        env=env,
+        creationflags=flags,
+        start_new_session=os.name == "posix",
+    )

@@ -1,0 +1,107 @@
+"""Helpers for the telemetry client's tests: the CLI as a real subprocess, the
+collector on loopback, and a way to find detached flushers in /proc."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.telemetry.collector import Collector
+
+
+@pytest.fixture
+def spool_path(iconiq_home: Path) -> Path:
+    return iconiq_home / "telemetry.db"
+
+
+@pytest.fixture
+def noticed(iconiq_home: Path) -> Path:
+    """The first-run notice was already shown (keeps stderr quiet)."""
+    marker = iconiq_home / "telemetry-notice-shown"
+    marker.touch()
+    return marker
+
+
+@pytest.fixture
+def collector(monkeypatch: pytest.MonkeyPatch) -> Iterator[Collector]:
+    with Collector() as c:
+        monkeypatch.setenv("ICONIQ_TELEMETRY_ENDPOINT", c.url)
+        yield c
+
+
+def cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``iconiq ARGS`` as a real process with the test's environment."""
+    full = dict(os.environ)
+    full.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "iconiq", *args],
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=input,
+        stdin=None if input is not None else subprocess.DEVNULL,
+    )
+
+
+def flusher_pids(spool: Path) -> list[int]:
+    """Live processes whose command line is a flusher of this spool."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state == "Z":
+            continue
+        if b"iconiq.telemetry.flusher" in argv and str(spool).encode() in argv:
+            found.append(int(entry.name))
+    return found
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 30, step: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
+def wait_no_flusher(spool: Path, timeout: float = 60) -> None:
+    assert wait_until(lambda: not flusher_pids(spool), timeout), "flusher did not exit"
+
+
+def fill_spool(spool: Path, count: int, command: str = "icon") -> list[str]:
+    """Queue ``count`` well-formed events directly; their event ids."""
+    from iconiq.run import Run
+    from iconiq.telemetry import event
+    from iconiq.telemetry.spool import Spool
+
+    ids = []
+    with Spool(spool) as s:
+        install = s.install_id()
+        run = Run(command=command, invoked=True, success=True)
+        for _ in range(count):
+            payload = event.build(run, install)
+            s.append(payload["event_id"], event.dumps(payload))
+            ids.append(payload["event_id"])
+    return ids
+
+
+def pending(spool: Path) -> int:
+    from iconiq.telemetry.spool import Spool
+
+    with Spool(spool) as s:
+        return s.pending()[0]
