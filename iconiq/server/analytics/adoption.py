@@ -1,0 +1,117 @@
+"""Adoption: daily and weekly active installs, new installs, versions, countries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from iconiq.server.analytics.db import fetch
+from iconiq.server.analytics.query import Filters, Table, date_of, share, week_of, week_start
+
+
+def daily_active(conn: Any, dialect: str, f: Filters) -> Table:
+    """Distinct installs with at least one stored event, per UTC day."""
+    if f.filtered:
+        where, params = f.where()
+        rows = fetch(
+            conn,
+            dialect,
+            f"SELECT day, count(DISTINCT install_id) FROM an_install_days WHERE {where}"
+            " GROUP BY day",
+            params,
+        )
+    else:
+        rows = fetch(
+            conn,
+            dialect,
+            "SELECT start, installs FROM an_active WHERE period = 'd' AND start BETWEEN ? AND ?",
+            [f.start, f.end],
+        )
+    found = {int(d): int(n) for d, n in rows}
+    return Table(
+        ["day", "installs"], [[date_of(d), found.get(d, 0)] for d in range(f.start, f.end + 1)]
+    )
+
+
+def weekly_active(conn: Any, dialect: str, f: Filters) -> Table:
+    """Distinct installs per Monday-based week, for every week the range touches (whole weeks)."""
+    first, last = week_of(f.start), week_of(f.end)
+    if f.filtered:
+        whole = Filters(week_start(first), week_start(last) + 6, f.version, f.command)
+        where, params = whole.where()
+        rows = fetch(
+            conn,
+            dialect,
+            f"SELECT (day + 3) / 7, count(DISTINCT install_id) FROM an_install_days"
+            f" WHERE {where} GROUP BY (day + 3) / 7",
+            params,
+        )
+    else:
+        rows = fetch(
+            conn,
+            dialect,
+            "SELECT start, installs FROM an_active WHERE period = 'w' AND start BETWEEN ? AND ?",
+            [first, last],
+        )
+    found = {int(w): int(n) for w, n in rows}
+    return Table(
+        ["week", "installs"],
+        [[date_of(week_start(w)), found.get(w, 0)] for w in range(first, last + 1)],
+    )
+
+
+def new_installs(conn: Any, dialect: str, f: Filters) -> Table:
+    """Installs whose first stored event falls on each day (with the filters: whose first
+    day included that version/command)."""
+    if f.filtered:
+        where, params = f.where("d.day")
+        where = where.replace("version", "d.version").replace("command", "d.command")
+        rows = fetch(
+            conn,
+            dialect,
+            "SELECT s.first_day, count(DISTINCT s.install_id) FROM an_first_seen s"
+            " JOIN an_install_days d ON d.install_id = s.install_id AND d.day = s.first_day"
+            f" WHERE {where} GROUP BY s.first_day",
+            params,
+        )
+    else:
+        rows = fetch(
+            conn,
+            dialect,
+            "SELECT first_day, count(*) FROM an_first_seen WHERE first_day BETWEEN ? AND ?"
+            " GROUP BY first_day",
+            [f.start, f.end],
+        )
+    found = {int(d): int(n) for d, n in rows}
+    return Table(
+        ["day", "installs"], [[date_of(d), found.get(d, 0)] for d in range(f.start, f.end + 1)]
+    )
+
+
+def versions(conn: Any, dialect: str, f: Filters) -> Table:
+    """Active installs per version per day (version adoption over time)."""
+    where, params = f.where()
+    rows = fetch(
+        conn,
+        dialect,
+        f"SELECT day, version, count(DISTINCT install_id) FROM an_install_days WHERE {where}"
+        " GROUP BY day, version ORDER BY day, version",
+        params,
+    )
+    return Table(["day", "version", "installs"], [[date_of(d), v, n] for d, v, n in rows])
+
+
+def countries(conn: Any, dialect: str, f: Filters) -> Table:
+    """Events per country (``unknown`` when the address had no known country)."""
+    where, params = f.where()
+    rows = fetch(
+        conn,
+        dialect,
+        f"SELECT value, sum(events) FROM an_daily WHERE dim = 'country' AND {where}"
+        " GROUP BY value ORDER BY 2 DESC, 1",
+        params,
+    )
+    total = sum(int(n) for _, n in rows)
+    return Table(
+        ["country", "events", "share"],
+        [[c or "unknown", int(n), share(int(n), total)] for c, n in rows],
+    )

@@ -1,0 +1,145 @@
+"""Growth: weekly retention cohorts, the heaviest installs, commands that fail most,
+and the live view of the last minutes."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from iconiq.server.analytics.db import fetch
+from iconiq.server.analytics.query import Filters, Table, date_of, share, week_of, week_start
+
+MAX_COHORTS = 26
+HEAVY_LIMIT = 25
+GAP_MIN_EVENTS = 5
+
+
+def cohorts(conn: Any, dialect: str, f: Filters) -> Table:
+    """Installs first seen in each week (the last 26 weeks of the range at most), and how
+    many of them were active 0, 1, 2… weeks later. Install-level: the version and
+    command filters do not apply."""
+    last = week_of(f.end)
+    first = max(week_of(f.start), last - MAX_COHORTS + 1)
+    rows = fetch(
+        conn,
+        dialect,
+        "SELECT (s.first_day + 3) / 7, w.week, count(*) FROM an_first_seen s"
+        " JOIN an_install_weeks w ON w.install_id = s.install_id"
+        " WHERE s.first_day BETWEEN ? AND ? AND w.week <= ?"
+        " GROUP BY (s.first_day + 3) / 7, w.week",
+        [week_start(first), week_start(last) + 6, last],
+    )
+    grid: dict[int, dict[int, int]] = {}
+    for cohort, week, n in rows:
+        grid.setdefault(int(cohort), {})[int(week) - int(cohort)] = int(n)
+    out = []
+    for cohort in range(first, last + 1):
+        weeks = grid.get(cohort, {})
+        size = weeks.get(0, 0)
+        for k in range(0, last - cohort + 1):
+            n = weeks.get(k, 0)
+            out.append([date_of(week_start(cohort)), size, k, n, share(n, size)])
+    return Table(
+        ["cohort_week", "cohort_size", "weeks_since", "active_installs", "retention"],
+        out,
+        note=None if not f.filtered else "cohorts are install-level: filters not applied",
+    )
+
+
+def heavy_installs(conn: Any, dialect: str, f: Filters) -> Table:
+    """The installs that ran the most commands in the range (paid-plan candidates)."""
+    weeks = max(1, (f.end - f.start + 1) / 7)
+    if f.filtered:
+        where, params = f.where()
+        sql = (
+            "SELECT install_id, sum(events), count(DISTINCT (day + 3) / 7), sum(failures)"
+            f" FROM an_install_days WHERE {where} GROUP BY install_id"
+        )
+    else:
+        params = [week_of(f.start), week_of(f.end)]
+        sql = (
+            "SELECT install_id, sum(events), count(*), 0 FROM an_install_weeks"
+            " WHERE week BETWEEN ? AND ? GROUP BY install_id"
+        )
+    rows = fetch(conn, dialect, f"{sql} ORDER BY 2 DESC, 1 LIMIT {HEAVY_LIMIT}", params)
+    out = [
+        [str(i), int(n), int(w), round(int(n) / weeks, 1)]
+        for i, n, w, _ in rows
+    ]
+    return Table(
+        ["install_id", "commands", "active_weeks", "commands_per_week"],
+        out,
+        note=None if f.filtered else "unfiltered: counted over whole weeks the range touches",
+    )
+
+
+def feature_gaps(conn: Any, dialect: str, f: Filters) -> Table:
+    """Commands with the highest failure rates (at least 5 runs), with their top error."""
+    where, params = f.where()
+    rows = fetch(
+        conn,
+        dialect,
+        f"SELECT command, sum(events), sum(failures) FROM an_daily WHERE dim = 'total'"
+        f" AND {where} GROUP BY command",
+        params,
+    )
+    errs = fetch(
+        conn,
+        dialect,
+        f"SELECT command, value, sum(events) FROM an_daily WHERE dim = 'error_type'"
+        f" AND {where} GROUP BY command, value",
+        params,
+    )
+    top: dict[str, tuple[int, str]] = {}
+    for command, value, n in errs:
+        best = top.get(command)
+        if best is None or (int(n), value) > best:
+            top[command] = (int(n), value)
+    out = [
+        [c, int(n), int(x), share(int(x), int(n)), top.get(c, (0, None))[1]]
+        for c, n, x in rows
+        if int(n) >= GAP_MIN_EVENTS and int(x) > 0
+    ]
+    out.sort(key=lambda r: (-r[3], r[0]))
+    return Table(["command", "events", "failures", "failure_rate", "top_error"], out)
+
+
+def live(conn: Any, dialect: str, f: Filters, minutes: int = 15) -> Table:
+    """Events per minute over the last minutes (by event time), newest last."""
+    now = int(time.time() * 1000)
+    first = now // 60_000 - minutes + 1
+    sql = "SELECT timestamp / 60000, count(*), sum(CASE WHEN success THEN 0 ELSE 1 END)"
+    sql += " FROM events WHERE timestamp >= ? AND timestamp <= ?"
+    params: list[Any] = [first * 60_000, now + 60_000]
+    for name in ("version", "command"):
+        if getattr(f, name) is not None:
+            sql += f" AND {name} = ?"
+            params.append(getattr(f, name))
+    rows = fetch(conn, dialect, sql + " GROUP BY timestamp / 60000", params)
+    found = {int(m): (int(n), int(x)) for m, n, x in rows}
+    out = []
+    for m in range(first, first + minutes):
+        n, x = found.get(m, (0, 0))
+        out.append([time.strftime("%H:%M", time.gmtime(m * 60)), n, x])
+    return Table(["minute", "events", "failures"], out)
+
+
+def recent(conn: Any, dialect: str, f: Filters, limit: int = 15) -> Table:
+    """The latest events (no identifiers), newest first."""
+    sql = (
+        "SELECT timestamp, command, version, success, error_type, execution_time, country"
+        " FROM events WHERE timestamp >= ?"
+    )
+    params: list[Any] = [int(time.time() * 1000) - 3_600_000]
+    for name in ("version", "command"):
+        if getattr(f, name) is not None:
+            sql += f" AND {name} = ?"
+            params.append(getattr(f, name))
+    rows = fetch(conn, dialect, sql + f" ORDER BY timestamp DESC LIMIT {limit}", params)
+    return Table(
+        ["time", "command", "version", "success", "error_type", "execution_time", "country"],
+        [
+            [time.strftime("%H:%M:%S", time.gmtime(t / 1000)), c, v, bool(s), e, x, g or ""]
+            for t, c, v, s, e, x, g in rows
+        ],
+    )

@@ -1,0 +1,100 @@
+"""Every metric by name: the registry the API, the dashboard and the report share.
+
+``compute(conn, dialect, name, filters)`` answers one metric as a ``Table``.
+Each metric has a title, a dashboard section and a chart kind (how the
+dashboard draws it; ``table`` means no chart).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from iconiq.server.analytics import adoption, growth, performance, usage
+from iconiq.server.analytics.db import fetch
+from iconiq.server.analytics.query import Filters, Table, share
+
+Compute = Callable[[Any, str, Filters], Table]
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    title: str
+    section: str
+    chart: str  # line | bar | hbar | doughnut | stacked | heatmap | cohort | table
+    compute: Compute
+    y: str = ""  # the column a chart plots (default: the second one)
+
+
+def summary(conn: Any, dialect: str, f: Filters) -> Table:
+    """The headline numbers of the range."""
+    events, failures = usage.total_events(conn, dialect, f)
+    where, params = f.where()
+    installs = fetch(
+        conn,
+        dialect,
+        f"SELECT count(DISTINCT install_id) FROM an_install_days WHERE {where}",
+        params,
+    )[0][0]
+    daily = adoption.daily_active(conn, dialect, f).rows
+    new = sum(int(r[1]) for r in adoption.new_installs(conn, dialect, f).rows)
+    top = usage.commands(conn, dialect, f).rows
+    exec_p50 = performance.execution_time(conn, dialect, f).rows
+    return Table(
+        ["metric", "value"],
+        [
+            ["events", events],
+            ["active_installs", int(installs or 0)],
+            ["daily_active_installs_last_day", daily[-1][1] if daily else 0],
+            ["average_daily_active_installs", round(sum(r[1] for r in daily) / len(daily), 1)],
+            ["new_installs", new],
+            ["success_rate", share(events - failures, events) if events else None],
+            ["top_command", top[0][0] if top else None],
+            ["execution_time_p50_ms", exec_p50[0][2] if exec_p50 else None],
+            ["average_prompt_length", usage.average_prompt_length(conn, dialect, f)],
+        ],
+    )
+
+
+_ALL = [
+    Metric("summary", "Headline numbers", "overview", "table", summary),
+    Metric("daily-active", "Daily active installs", "adoption", "line", adoption.daily_active),
+    Metric("weekly-active", "Weekly active installs", "adoption", "bar", adoption.weekly_active),
+    Metric("new-installs", "New installs per day", "adoption", "bar", adoption.new_installs),
+    Metric("versions", "Version adoption (active installs)", "adoption", "stacked",
+           adoption.versions),
+    Metric("countries", "Countries", "adoption", "hbar", adoption.countries),
+    Metric("commands", "Command frequency", "usage", "hbar", usage.commands),
+    Metric("flags", "Flag usage", "usage", "hbar", usage.flags),
+    Metric("output-formats", "Output formats", "usage", "doughnut", usage.output_formats),
+    Metric("models", "Models", "usage", "doughnut", usage.models),
+    Metric("prompt-length", "Average prompt length", "usage", "line", usage.prompt_length),
+    Metric("peak-hours", "Peak usage by weekday and hour (UTC)", "usage", "heatmap",
+           usage.peak_hours),
+    Metric("ci-share", "CI vs interactive", "usage", "doughnut", usage.ci_share),
+    Metric("operating-systems", "Operating systems", "usage", "doughnut",
+           usage.operating_systems),
+    Metric("success-rate", "Success rate per day", "performance", "line",
+           performance.success_rate, y="success_rate"),
+    Metric("errors", "Errors by type", "performance", "hbar", performance.errors),
+    Metric("execution-time", "Execution time (ms)", "performance", "table",
+           performance.execution_time),
+    Metric("api-time", "Image API time (ms)", "performance", "table", performance.api_time),
+    Metric("cohorts", "Weekly retention cohorts", "growth", "cohort", growth.cohorts),
+    Metric("heavy-installs", "Heaviest installs (paid-plan candidates)", "growth", "table",
+           growth.heavy_installs),
+    Metric("feature-gaps", "Commands that fail most (feature gaps)", "growth", "hbar",
+           growth.feature_gaps, y="failure_rate"),
+    Metric("live", "Events per minute, last 15 minutes", "live", "bar", growth.live),
+    Metric("recent", "Latest events", "live", "table", growth.recent),
+]  # fmt: skip
+
+METRICS: dict[str, Metric] = {m.name: m for m in _ALL}
+SECTIONS = ("overview", "adoption", "usage", "performance", "growth", "live")
+
+
+def compute(conn: Any, dialect: str, name: str, f: Filters) -> Table:
+    """Answer one metric (``KeyError`` for an unknown name)."""
+    return METRICS[name].compute(conn, dialect, f)

@@ -1,0 +1,129 @@
+"""What every metric takes (a time range and filters) and gives (a table).
+
+A range is whole UTC days, both ends included. ``Filters.parse`` reads the
+query-string form shared by the API, the dashboard and the report:
+``from``/``to`` (``YYYY-MM-DD``) or ``days`` (default 30, ending today),
+``version`` and ``command``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from iconiq.errors import InvalidInput
+from iconiq.server.analytics.schema import DAY_MS
+
+DEFAULT_DAYS = 30
+MAX_DAYS = 366 * 5
+
+
+def today() -> int:
+    """Today's UTC day number."""
+    return int(time.time() * 1000) // DAY_MS
+
+
+def day_of(date: str) -> int:
+    try:
+        d = dt.date.fromisoformat(date)
+    except ValueError:
+        raise InvalidInput(f"not a date (YYYY-MM-DD): {date[:20]!r}") from None
+    return (d - dt.date(1970, 1, 1)).days
+
+
+def date_of(day: int) -> str:
+    return (dt.date(1970, 1, 1) + dt.timedelta(days=day)).isoformat()
+
+
+def week_of(day: int) -> int:
+    return (day + 3) // 7
+
+
+def week_start(week: int) -> int:
+    """The Monday (day number) that starts a week."""
+    return week * 7 - 3
+
+
+@dataclass(frozen=True)
+class Filters:
+    start: int
+    end: int
+    version: str | None = None
+    command: str | None = None
+
+    @classmethod
+    def last(cls, days: int = DEFAULT_DAYS, **kw: Any) -> Filters:
+        end = today()
+        return cls(end - days + 1, end, **kw)
+
+    @classmethod
+    def parse(cls, args: Mapping[str, str]) -> Filters:
+        """Filters from query-string arguments; bad values raise ``InvalidInput``."""
+        version = args.get("version") or None
+        command = args.get("command") or None
+        end = day_of(args["to"]) if args.get("to") else today()
+        if args.get("from"):
+            start = day_of(args["from"])
+        else:
+            raw = args.get("days") or str(DEFAULT_DAYS)
+            if not raw.isdigit() or not 1 <= int(raw) <= MAX_DAYS:
+                raise InvalidInput(f"days must be a whole number from 1 to {MAX_DAYS}")
+            start = end - int(raw) + 1
+        if start > end:
+            raise InvalidInput("the range starts after it ends")
+        if end - start + 1 > MAX_DAYS:
+            raise InvalidInput(f"the range may span at most {MAX_DAYS} days")
+        for name, value in (("version", version), ("command", command)):
+            if value is not None and len(value) > 50:
+                raise InvalidInput(f"{name} is too long")
+        return cls(start, end, version, command)
+
+    @property
+    def filtered(self) -> bool:
+        return self.version is not None or self.command is not None
+
+    def where(self, day: str = "day") -> tuple[str, list[Any]]:
+        """SQL condition (range, version, command) and its parameters."""
+        sql, params = f"{day} BETWEEN ? AND ?", [self.start, self.end]
+        if self.version is not None:
+            sql += " AND version = ?"
+            params.append(self.version)
+        if self.command is not None:
+            sql += " AND command = ?"
+            params.append(self.command)
+        return sql, params
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "from": date_of(self.start),
+            "to": date_of(self.end),
+            "version": self.version,
+            "command": self.command,
+        }
+
+    def query_string(self) -> str:
+        parts = [f"from={date_of(self.start)}", f"to={date_of(self.end)}"]
+        if self.version:
+            parts.append(f"version={self.version}")
+        if self.command:
+            parts.append(f"command={self.command}")
+        return "&".join(parts)
+
+
+@dataclass
+class Table:
+    """A metric's answer: named columns and rows of plain values."""
+
+    columns: list[str]
+    rows: list[list[Any]] = field(default_factory=list)
+    note: str | None = None
+
+    def records(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, r, strict=True)) for r in self.rows]
+
+
+def share(part: float, whole: float) -> float:
+    return round(part / whole, 4) if whole else 0.0

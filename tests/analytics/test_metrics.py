@@ -1,0 +1,154 @@
+"""Every metric against hand-computed answers on the small seeded data set, on both databases.
+
+Today is frozen at 2026-03-15 12:00 UTC; the range is the last 14 days (03-02 … 03-15).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from freezegun import freeze_time
+
+from iconiq.server.analytics.metrics import METRICS, compute
+from iconiq.server.analytics.query import Filters
+from iconiq.server.storage.base import Store
+from tests.analytics.seed import event, install, ms, row, seeded_rows
+
+NOW = "2026-03-15 12:00:00"
+
+
+@pytest.fixture
+def seeded(store: Store) -> Iterator[Store]:
+    assert store.insert(seeded_rows()) == 7
+    with freeze_time(NOW):
+        yield store
+
+
+def rows(store: Store, name: str, f: Filters | None = None) -> list[list[Any]]:
+    with store.connection() as conn:
+        return compute(conn, store.dialect, name, f or Filters.last(14)).rows
+
+
+def nonzero(table: list[list[Any]]) -> dict[Any, Any]:
+    return {r[0]: r[1] for r in table if r[1]}
+
+
+def test_adoption(seeded: Store) -> None:
+    assert nonzero(rows(seeded, "daily-active")) == {
+        "2026-03-02": 1, "2026-03-09": 1, "2026-03-10": 2, "2026-03-14": 1,
+    }  # fmt: skip
+    assert len(rows(seeded, "daily-active")) == 14
+    assert rows(seeded, "weekly-active") == [["2026-03-02", 1], ["2026-03-09", 3]]
+    assert nonzero(rows(seeded, "new-installs")) == {
+        "2026-03-02": 1, "2026-03-09": 1, "2026-03-14": 1,
+    }  # fmt: skip
+    assert rows(seeded, "versions") == [
+        ["2026-03-02", "1.0.0", 1], ["2026-03-09", "1.0.0", 1],
+        ["2026-03-10", "1.1.0", 2], ["2026-03-14", "1.1.0", 1],
+    ]  # fmt: skip
+    assert rows(seeded, "countries") == [
+        ["DE", 3, 0.5], ["US", 2, 0.3333], ["unknown", 1, 0.1667],
+    ]  # fmt: skip
+    # The 30-day range reaches D's event on 02-20.
+    assert nonzero(rows(seeded, "new-installs", Filters.last(30)))["2026-02-20"] == 1
+
+
+def test_usage(seeded: Store) -> None:
+    assert rows(seeded, "commands") == [
+        ["icon", 5, 0.8333, 2, 0.4], ["config", 1, 0.1667, 0, 0.0],
+    ]  # fmt: skip
+    assert rows(seeded, "flags") == [
+        ["--prompt", 4, 0.6667], ["--model", 2, 0.3333],
+        ["--size", 1, 0.1667], ["--telemetry", 1, 0.1667],
+    ]  # fmt: skip
+    assert rows(seeded, "output-formats") == [
+        ["png", 3, 0.5], ["ico", 1, 0.1667], ["webp", 1, 0.1667],
+    ]  # fmt: skip
+    assert rows(seeded, "models") == [
+        ["dall-e-3", 3, 0.5], ["gpt-image-1", 1, 0.1667], ["local", 1, 0.1667],
+    ]  # fmt: skip
+    assert rows(seeded, "ci-share") == [["interactive", 4, 0.6667], ["ci", 2, 0.3333]]
+    prompt = {r[0]: r[1] for r in rows(seeded, "prompt-length") if r[1] is not None}
+    assert prompt == {"2026-03-02": 20.0, "2026-03-09": 50.0, "2026-03-10": 100.0,
+                      "2026-03-14": 30.0}
+    summary = dict(map(tuple, rows(seeded, "summary")))  # type: ignore[arg-type]
+    assert summary["average_prompt_length"] == 50.0  # (40 + 60 + 100 + 20 + 30) / 5
+    peak = {(w, h): n for w, h, n in rows(seeded, "peak-hours") if n}
+    assert peak == {("Mon", 9): 1, ("Mon", 10): 1, ("Mon", 11): 1, ("Tue", 10): 1,
+                    ("Tue", 14): 1, ("Sat", 23): 1}
+    assert len(rows(seeded, "peak-hours")) == 7 * 24
+
+
+def test_performance(seeded: Store) -> None:
+    assert {r[0]: r[1:] for r in rows(seeded, "success-rate") if r[1]} == {
+        "2026-03-02": [1, 1, 0.0], "2026-03-09": [2, 1, 0.5],
+        "2026-03-10": [2, 0, 1.0], "2026-03-14": [1, 0, 1.0],
+    }  # fmt: skip
+    assert rows(seeded, "errors") == [
+        ["network", 1, 0.5, 0.1667], ["timeout", 1, 0.5, 0.1667],
+    ]  # fmt: skip
+    exec_rows = {r[0]: r[1:] for r in rows(seeded, "execution-time")}
+    # all: 5, 1000, 1000, 2000, 3000, 4000 → nearest-rank p50 = 1000, p95 = p99 = 4000
+    assert exec_rows["all"][0] == 6
+    assert exec_rows["all"][1] == pytest.approx(1000, rel=0.045)
+    assert exec_rows["all"][2] == pytest.approx(4000, rel=0.045)
+    assert exec_rows["all"][3] == pytest.approx(4000, rel=0.045)
+    assert exec_rows["icon"][1] == pytest.approx(2000, rel=0.045)  # 1000 1000 2000 3000 4000
+    assert exec_rows["config"] == [1, 5.0, 5.0, 5.0]  # small values are exact
+    api = {r[0]: r[1:] for r in rows(seeded, "api-time")}
+    assert api["all"][0] == 3
+    assert api["all"][1] == pytest.approx(900, rel=0.045)  # 800 900 2500
+    assert api["all"][2] == pytest.approx(2500, rel=0.045)
+
+
+def test_growth(seeded: Store) -> None:
+    assert rows(seeded, "cohorts") == [
+        ["2026-03-02", 1, 0, 1, 1.0], ["2026-03-02", 1, 1, 1, 1.0],
+        ["2026-03-09", 2, 0, 2, 1.0],
+    ]  # fmt: skip
+    heavy = rows(seeded, "heavy-installs")
+    assert [(r[0], r[1], r[2]) for r in heavy] == [
+        (install(0), 3, 1), (install(1), 2, 2), (install(2), 1, 1),
+    ]  # fmt: skip
+    assert heavy[0][3] == 1.5  # 3 commands over a 14-day (two-week) range
+    assert rows(seeded, "feature-gaps") == [["icon", 5, 2, 0.4, "timeout"]]
+
+
+def test_filters(seeded: Store) -> None:
+    v11 = Filters.last(14, version="1.1.0")
+    assert nonzero(rows(seeded, "daily-active", v11)) == {"2026-03-10": 2, "2026-03-14": 1}
+    assert rows(seeded, "commands", v11) == [
+        ["icon", 2, 0.6667, 0, 0.0], ["config", 1, 0.3333, 0, 0.0],
+    ]  # fmt: skip
+    icon = Filters.last(14, command="icon")
+    assert rows(seeded, "weekly-active", icon) == [["2026-03-02", 1], ["2026-03-09", 3]]
+    assert nonzero(rows(seeded, "new-installs", icon)) == {
+        "2026-03-02": 1, "2026-03-09": 1, "2026-03-14": 1,
+    }  # fmt: skip
+    config = Filters.last(14, command="config")
+    assert nonzero(rows(seeded, "new-installs", config)) == {}  # A's first day had icon too…
+    assert nonzero(rows(seeded, "daily-active", config)) == {"2026-03-10": 1}
+    assert [r[:2] for r in rows(seeded, "heavy-installs", config)] == [[install(0), 1]]
+    both = Filters.last(14, version="1.0.0", command="icon")
+    assert rows(seeded, "errors", both) == [
+        ["network", 1, 0.5, 0.3333], ["timeout", 1, 0.5, 0.3333],
+    ]  # fmt: skip
+
+
+def test_live_and_recent(seeded: Store) -> None:
+    recent = [row(event(timestamp=ms("2026-03-15", 11, 58), command="icon"), "FR")]
+    assert seeded.insert(recent) == 1
+    live = rows(seeded, "live")
+    assert len(live) == 15 and live[-1][0] == "12:00"
+    assert {r[0]: r[1] for r in live if r[1]} == {"11:58": 1}
+    latest = rows(seeded, "recent")
+    assert latest == [["11:58:00", "icon", "1.0.0", True, None, 1000, "FR"]]
+
+
+def test_empty_database_answers_every_metric(store: Store) -> None:
+    with freeze_time(NOW):
+        for name in METRICS:
+            assert isinstance(rows(store, name), list)
+        assert nonzero(rows(store, "daily-active")) == {}
