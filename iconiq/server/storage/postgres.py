@@ -65,17 +65,32 @@ class PostgresStore:
         self.url = url
         self._known: set[str] = set()
         self._known_lock = threading.Lock()
-        self.pool = ConnectionPool(
-            url, min_size=1, max_size=pool_size, open=False, timeout=30, name="iconiq"
+        self._pool_size = pool_size
+        self._pool_lock = threading.Lock()
+        self.pool = self._open_pool()
+
+    def _open_pool(self) -> ConnectionPool[Any]:
+        try:  # fail fast with one clear line when the server is not there at all
+            psycopg.connect(self.url, connect_timeout=10).close()
+        except psycopg.Error as exc:
+            raise NetworkError(f"cannot connect to PostgreSQL: {type(exc).__name__}") from exc
+        pool: ConnectionPool[Any] = ConnectionPool(
+            self.url, min_size=1, max_size=self._pool_size, open=False, timeout=30, name="iconiq"
         )
         try:
-            self.pool.open(wait=True, timeout=15)
+            pool.open(wait=True, timeout=15)
         except Exception as exc:  # noqa: BLE001 - one line for the operator
-            self.pool.close()
+            pool.close()
             raise NetworkError(f"cannot connect to PostgreSQL: {type(exc).__name__}") from exc
+        return pool
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection; committed on a clean exit, rolled back on error."""
+        if self.pool.closed:  # closed by an app shutdown, used again (tests): reopen
+            with self._pool_lock:
+                if self.pool.closed:
+                    self.pool = self._open_pool()
         with self.pool.connection() as conn:
             yield conn
 

@@ -94,7 +94,10 @@ class SQLiteStore:
             return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
 
     def close(self) -> None:
+        """Close every connection (the store reopens lazily if used again)."""
         with self._lock:
             conns, self._all = self._all, []
+            while not self._idle.empty():
+                self._idle.get_nowait()
         for conn in conns:
             conn.close()

@@ -1,0 +1,112 @@
+"""``iconiq-server`` commands as a user runs them (real subprocesses)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from iconiq.server.storage.base import open_store
+from tests.server.conftest import make_event, stored
+
+DAY_MS = 86_400_000
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "iconiq.server.cli", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=60,
+    )
+
+
+def test_help_lists_every_command() -> None:
+    out = run("--help")
+    assert out.returncode == 0
+    for command in ("serve", "migrate", "purge-expired", "import", "report"):
+        assert command in out.stdout
+
+
+def test_migrate_then_up_to_date(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    first = run("migrate", "--database", url)
+    assert first.returncode == 0, first.stderr
+    assert "applied 0001_events" in first.stdout
+    second = run("migrate", env={"ICONIQ_DATABASE_URL": url})
+    assert second.returncode == 0 and "up to date" in second.stdout
+
+
+def test_import_jsonl_and_gzip_exactly_once(db_url: str, tmp_path: Path) -> None:
+    events = [make_event() for _ in range(7)]
+    plain = tmp_path / "export.jsonl"
+    plain.write_text(
+        "\n".join(json.dumps(e) for e in events[:4]) + "\nnot json\n" + json.dumps({"x": 1}) + "\n"
+    )
+    packed = tmp_path / "export.jsonl.gz"
+    with gzip.open(packed, "wt") as f:
+        f.write("\n".join(json.dumps(e) for e in events) + "\n")
+    first = run("import", str(plain), "--database", db_url)
+    assert first.returncode == 0, first.stderr
+    assert "accepted 4, duplicates 0, rejected 2" in first.stdout
+    second = run("import", str(packed), "--database", db_url)
+    assert second.returncode == 0, second.stderr
+    assert "accepted 3, duplicates 4, rejected 0" in second.stdout
+    store = open_store(db_url, pool_size=1)
+    try:
+        for event in events:
+            (row,) = stored(store, "event_id = ?", (event["event_id"],))
+            assert row["country"] is None
+    finally:
+        store.close()
+
+
+def test_purge_expired_command(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    now = int(time.time() * 1000)
+    export = tmp_path / "e.jsonl"
+    events = [make_event(timestamp=now - 20 * DAY_MS), make_event(timestamp=now)]
+    export.write_text("\n".join(json.dumps(e) for e in events))
+    assert run("import", str(export), "--database", url).returncode == 0
+    out = run("purge-expired", "--database", url, "--retention-days", "10")
+    assert out.returncode == 0, out.stderr
+    assert "deleted 1 events older than 10 days" in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("import", "/nonexistent/export.jsonl", "--database", "sqlite:///{tmp}/x.db"),
+            "no such file",
+        ),
+        (("migrate", "--database", "mysql://nope"), "database URL"),
+        (
+            ("serve", "--host", "0.0.0.0", "--database", "sqlite:///{tmp}/x.db"),
+            "ICONIQ_ADMIN_TOKEN",
+        ),
+        (("purge-expired", "--retention-days", "0"), "retention-days"),
+    ],
+)
+def test_bad_input_is_one_line_and_non_zero(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    out = run(*(a.replace("{tmp}", str(tmp_path)) for a in args))
+    assert out.returncode != 0
+    assert message in out.stderr
+    assert "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_unreachable_postgres_is_one_line() -> None:
+    out = run("migrate", "--database", "postgresql://postgres@127.0.0.1:9/nope?connect_timeout=2")
+    assert out.returncode != 0
+    assert "PostgreSQL" in out.stderr and "Traceback" not in out.stderr
