@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import logging
 import math
 import os
 import time
@@ -16,6 +17,8 @@ import time
 from limits import parse_many, storage, strategies
 
 from iconiq.errors import InvalidInput
+
+log = logging.getLogger("iconiq.server.ratelimit")
 
 
 class RateLimiter:
@@ -44,8 +47,12 @@ class RateLimiter:
     def check(self, addr: ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> float | None:
         key = self._key(addr)
         wait: float | None = None
-        for item in self.items:
-            if not self.limiter.hit(item, "iconiq", key):
-                stats = self.limiter.get_window_stats(item, "iconiq", key)
-                wait = max(wait or 0.0, stats.reset_time - time.time(), 1.0)
+        try:
+            for item in self.items:
+                if not self.limiter.hit(item, "iconiq", key):
+                    stats = self.limiter.get_window_stats(item, "iconiq", key)
+                    wait = max(wait or 0.0, stats.reset_time - time.time(), 1.0)
+        except Exception as exc:  # noqa: BLE001 - limiter storage down: serve rather than fail
+            log.warning("rate limiter unavailable: %s", type(exc).__name__)
+            return None
         return None if wait is None else float(math.ceil(wait))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from iconiq.server.retention import purge
 from iconiq.server.storage.base import Store, open_store
 from iconiq.server.storage.migrate import all_migrations
 from tests.server.conftest import make_event, stored
+from tests.support.server import running_server
 
 
 def row(**overrides: Any) -> Row:
@@ -145,3 +147,40 @@ def test_month_helpers() -> None:
     start = month_start(ts)
     assert partition_name(start) == "events_p202512"
     assert next_month(start) == dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+def test_server_runs_retention_in_the_background(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'bg.db'}"
+    store = open_store(url)
+    store.migrate()
+    now = int(time.time() * 1000)
+    old, fresh = row(timestamp=now - 30 * DAY_MS), row(timestamp=now)
+    store.insert([old, fresh])
+    env = {"ICONIQ_RETENTION_DAYS": "10", "ICONIQ_PURGE_INTERVAL": "1"}
+    with running_server(url, env=env):
+        deadline = time.monotonic() + 10
+        while stored(store, "event_id = ?", (old.event.event_id,)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert stored(store, "event_id = ?", (old.event.event_id,)) == []
+    assert len(stored(store, "event_id = ?", (fresh.event.event_id,))) == 1
+    store.close()
+
+
+@pytest.mark.postgres
+def test_postgres_purge_skips_while_another_instance_purges(pg_url: str) -> None:
+    from iconiq.server.storage.postgres import RETENTION_LOCK_KEY
+
+    store = open_store(pg_url, pool_size=2)
+    try:
+        store.migrate()
+        now = int(time.time() * 1000)
+        old = row(timestamp=now - 800 * DAY_MS)
+        store.insert([old])
+        with store.connection() as holder:
+            holder.execute("SELECT pg_advisory_lock(%s)", (RETENTION_LOCK_KEY,))
+            assert store.purge_expired(now - 730 * DAY_MS) == 0
+            holder.execute("SELECT pg_advisory_unlock(%s)", (RETENTION_LOCK_KEY,))
+        assert store.purge_expired(now - 730 * DAY_MS) >= 1
+        assert stored(store, "event_id = ?", (old.event.event_id,)) == []
+    finally:
+        store.close()

@@ -26,6 +26,7 @@ from iconiq.server.storage.hooks import expire_rollups
 from iconiq.server.storage.migrate import all_migrations, migrate_postgres
 
 PARTITION_LOCK_KEY = 0x1C0_0002
+RETENTION_LOCK_KEY = 0x1C0_0003
 _TYPES = (
     "uuid", "uuid", "uuid", "int", "text", "bool", "bigint", "text", "int", "text", "int",
     "text", "text", "int", "jsonb", "text", "text", "bool", "text", "bigint",
@@ -161,8 +162,14 @@ class PostgresStore:
         return sorted(out, key=lambda p: p[1])
 
     def purge_expired(self, cutoff_ms: int) -> int:
+        """Drop whole expired months, delete the boundary month's expired rows, prune
+        ``event_ids``, then expire analytics rollups, in one transaction. When another
+        instance is purging right now, do nothing (return 0)."""
         deleted = 0
         with self.connection() as conn:
+            got = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (RETENTION_LOCK_KEY,))
+            if not got.fetchone()[0]:  # type: ignore[index]
+                return 0
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (PARTITION_LOCK_KEY,))
             for name, _start, end in self.partitions(conn):
                 if end <= cutoff_ms:
