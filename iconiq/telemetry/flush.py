@@ -56,9 +56,12 @@ class _Sender:
         self.deadline = deadline
         self.attempts = attempts
         self.sleep = sleep
+        self.backoff = tenacity.wait_exponential(multiplier=0.5, max=30.0) + tenacity.wait_random(
+            0, 0.5
+        )
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
-        backoff = tenacity.wait_exponential_jitter(initial=0.5, max=30.0, jitter=0.5)(state)
+        backoff = self.backoff(state)
         exc = state.outcome.exception() if state.outcome else None
         asked = getattr(exc, "retry_after", None) or 0.0
         return max(backoff, float(asked))

@@ -136,7 +136,7 @@ def _delete_with_retry(http: Any, url: str, install_id: str) -> None:
 
     tenacity.Retrying(
         retry=tenacity.retry_if_exception_type(transport.Retryable),
-        wait=tenacity.wait_exponential_jitter(initial=0.5, max=5.0),
+        wait=tenacity.wait_exponential(multiplier=0.5, max=5.0),
         stop=tenacity.stop_after_attempt(3),
         reraise=True,
     )(transport.delete_install, http, url, install_id)

@@ -1,0 +1,168 @@
+"""The flusher against the test collector: splitting, rejections, Retry-After,
+backoff persisted across runs, concurrency with recording commands."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from freezegun import freeze_time
+
+from iconiq.telemetry import flush, manage
+from iconiq.telemetry.spawn import spawn_flusher
+from iconiq.telemetry.spool import Spool
+from tests.telemetry.collector import Collector
+from tests.telemetry.conftest import (
+    cli,
+    fill_spool,
+    flusher_pids,
+    pending,
+    wait_no_flusher,
+    wait_until,
+)
+
+
+def test_413_splits_and_rejected_events_are_dropped_and_counted(
+    collector: Collector, spool_path: Path
+) -> None:
+    good = fill_spool(spool_path, 290)
+    bad = fill_spool(spool_path, 10, command="bad")
+    collector.max_events = 64
+    collector.reject_command = "bad"
+    result = manage.flush_now()
+    assert result.delivered and result.uploaded == 290 and result.rejected == 10
+    assert set(collector.stored) == set(good) and not set(collector.stored) & set(bad)
+    assert collector.counts["413"] >= 1
+    assert all(len(b) > 0 for b in collector.raw)
+    with Spool(spool_path) as s:
+        assert s.pending()[0] == 0 and s.get_int("rejected") == 10
+
+
+def test_retry_after_is_honoured_then_delivered(collector: Collector, spool_path: Path) -> None:
+    ids = fill_spool(spool_path, 3)
+    collector.mode, collector.retry_after = "429", 7
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        collector.mode = "ok"
+
+    with Spool(spool_path) as s, httpx.Client() as http:
+        result = flush.deliver(s, http, collector.url, deadline=time.monotonic() + 60, sleep=sleep)
+    assert result.delivered and set(collector.stored) == set(ids)
+    assert len(slept) == 1 and slept[0] >= 7
+
+
+def test_retry_after_beyond_the_deadline_is_persisted(
+    collector: Collector, spool_path: Path
+) -> None:
+    fill_spool(spool_path, 3)
+    collector.mode, collector.retry_after = "429", 600
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    with freeze_time(start), Spool(spool_path) as s, httpx.Client() as http:
+        result = flush.deliver(s, http, collector.url, deadline=time.monotonic() + 30)
+        assert result.error == "HTTP 429" and result.retry_after == 600
+        flush.record(s, result)
+        assert s.get_int("next_attempt_ms") >= int(start.timestamp() * 1000) + 600_000
+    assert collector.counts["requests"] == 1  # no retry inside a window the server refused
+
+
+def test_backoff_persisted_in_the_spool(spool_path: Path) -> None:
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    t0 = int(start.timestamp() * 1000)
+    rng = random.Random(1)
+    with Spool(spool_path) as s:
+        with freeze_time(start):
+            flush.record(s, flush.Result(error="connection failed"), rng=rng)
+            first = s.get_int("next_attempt_ms") - t0
+            assert 24_000 <= first <= 36_000
+            assert s.append("a", "{}", claim_ms=30_000) is False  # inside the window
+        with freeze_time(start + dt.timedelta(seconds=37)):
+            assert s.append("b", "{}", claim_ms=30_000) is True  # due: this command spawns
+            assert s.append("c", "{}", claim_ms=30_000) is False  # the claim holds
+            flush.record(s, flush.Result(error="connection failed"), rng=rng)
+            second = s.get_int("next_attempt_ms") - (t0 + 37_000)
+            assert 48_000 <= second <= 72_000  # doubled
+        for _ in range(20):
+            flush.record(s, flush.Result(error="connection failed"), rng=rng)
+        assert float(s.get("backoff_s") or 0) == flush.BACKOFF_MAX_S
+        flush.record(s, flush.Result(uploaded=3), rng=rng)
+        assert s.get_int("next_attempt_ms") == 0 and s.get_int("backoff_s") == 0
+
+
+def test_eight_concurrent_commands_while_a_flusher_runs(
+    collector: Collector, spool_path: Path, noticed: Path
+) -> None:
+    ids = fill_spool(spool_path, 4000)
+    collector.delay = 0.4  # 8 batches: the flusher runs for seconds
+    spawn_flusher(spool_path)
+    assert collector.received.wait(30)
+    assert flusher_pids(spool_path)
+    env = dict(os.environ)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "iconiq", "config", "path"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(8)
+    ]
+    outputs = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 8
+    for out, err in outputs:
+        assert out.strip().endswith("config.toml") and err == ""
+    wait_no_flusher(spool_path)
+    with Spool(spool_path) as s:
+        assert s.get_int("record_errors") == 0
+    collector.delay = 0
+    if pending(spool_path):
+        assert manage.flush_now().delivered
+    assert pending(spool_path) == 0
+    assert len(collector.stored) == 4008 and set(ids) <= set(collector.stored)
+    commands = [e for e in collector.stored.values() if e["command"] == "config"]
+    assert len(commands) == 8
+
+
+def test_foreground_flush_fails_with_one_line_when_offline(spool_path: Path) -> None:
+    fill_spool(spool_path, 5)
+    result = cli("telemetry", "flush")
+    assert result.returncode == 6
+    assert result.stderr.strip().count("\n") == 0 and "5 still queued" in result.stderr
+    assert pending(spool_path) == 5
+
+
+def test_background_flush_detaches_and_delivers(collector: Collector, spool_path: Path) -> None:
+    ids = fill_spool(spool_path, 700)
+    result = cli("telemetry", "flush", "--background")
+    assert result.returncode == 0
+    assert wait_until(lambda: len(collector.stored) == 700, 30)
+    assert set(collector.stored) == set(ids)
+    wait_no_flusher(spool_path)
+    assert pending(spool_path) == 0
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["http://telemetry.example.com", "ftp://127.0.0.1", "not a url"]
+)
+def test_insecure_endpoint_is_refused(
+    endpoint: str, spool_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from iconiq.telemetry.flusher import run
+
+    fill_spool(spool_path, 2)
+    monkeypatch.setenv("ICONIQ_TELEMETRY_ENDPOINT", endpoint)
+    assert run(spool_path) == 1
+    with Spool(spool_path) as s:
+        assert "https" in (s.get("last_error") or "") and s.pending()[0] == 2
+    result = cli("telemetry", "flush")
+    assert result.returncode == 2 and "https" in result.stderr
