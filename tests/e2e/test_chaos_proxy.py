@@ -90,7 +90,7 @@ def test_no_faults_passes_requests_through(upstream: Upstream) -> None:
 @pytest.mark.parametrize(
     ("faults", "status"),
     [(Faults(error_500=1), 500), (Faults(rate_limit=1, retry_after=7), 429),
-     (Faults(too_large=1), 413)],
+     (Faults(too_large=1, too_large_min_events=0), 413)],
 )
 def test_error_answers_never_reach_the_upstream(
     upstream: Upstream, faults: Faults, status: int
@@ -102,6 +102,18 @@ def test_error_answers_never_reach_the_upstream(
         assert resp.headers["Retry-After"] == "7"
     assert upstream.bodies == []
     assert sum(proxy.snapshot().values()) == 1
+
+
+def test_too_large_only_for_batches_a_client_can_split(upstream: Upstream) -> None:
+    import gzip
+    import json
+
+    two = gzip.compress(json.dumps({"events": [{"a": 1}, {"a": 2}]}).encode())
+    one = gzip.compress(json.dumps({"events": [{"a": 1}]}).encode())
+    with ChaosProxy(upstream.url, Faults(too_large=1)) as proxy:
+        assert _CLIENT.post(proxy.url + "/v1/batch", content=two).status_code == 413
+        assert _CLIENT.post(proxy.url + "/v1/batch", content=one).status_code == 200
+    assert proxy.snapshot() == {"too_large": 1, "forwarded": 1}
 
 
 def test_reset_breaks_the_connection_before_forwarding(upstream: Upstream) -> None:

@@ -7,14 +7,16 @@ and a seeded random generator, inject one fault:
 
     error_500      answer 500 without forwarding
     rate_limit     answer 429 with ``Retry-After`` without forwarding
-    too_large      answer 413 without forwarding
+    too_large      answer 413 without forwarding (only to a batch of at least
+                   ``too_large_min_events`` events, as a real size cap would:
+                   a client splits such a batch, and one event alone always fits)
     timeout        hold the request (no answer) for ``hold_seconds``, then close
     reset          close the connection with a TCP RST before forwarding
     lost_ack       forward (the upstream stores it), then reset instead of answering
     slow_body      forward, then trickle the answer's body a few bytes at a time
 
 ``proxy.counts`` says what it did (a ``Counter`` keyed by the names above plus
-``forwarded`` and ``upstream_down``). ``set_faults`` changes the mix at run
+``forwarded``, ``upstream_down`` and ``client_gone``). ``set_faults`` changes the mix at run
 time (e.g. ``Faults()`` to let the last retries through), ``set_upstream``
 points it at a restarted server. Only paths starting with one of
 ``fault_paths`` get faults; the rest are passed through untouched.
@@ -24,7 +26,9 @@ Run standalone: ``python tests/support/chaos_proxy.py http://127.0.0.1:8000``.
 
 from __future__ import annotations
 
+import gzip
 import http.client
+import json
 import random
 import socket
 import struct
@@ -51,6 +55,7 @@ class Faults:
     lost_ack: float = 0.0
     slow_body: float = 0.0
     retry_after: int = 1
+    too_large_min_events: int = 2
     hold_seconds: float = 30.0
     slow_chunk_delay: float = 0.05
 
@@ -95,7 +100,8 @@ class ChaosProxy:
         self._stopping = threading.Event()
         self.fault_paths = fault_paths
         self.counts: Counter[str] = Counter()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        self._server = _Server(("127.0.0.1", 0), _make_handler(self))
+        self._server.proxy = self
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -162,6 +168,14 @@ class ChaosProxy:
         return self._stopping.wait(seconds)
 
 
+class _Server(ThreadingHTTPServer):
+    proxy: ChaosProxy
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client that went away mid-answer (killed flusher, its own timeout): count it.
+        self.proxy.count("client_gone")
+
+
 def _parse(url: str) -> tuple[str, int]:
     parts = urllib.parse.urlsplit(url)
     host = parts.hostname or "127.0.0.1"
@@ -206,6 +220,8 @@ def _make_handler(proxy: ChaosProxy) -> type[BaseHTTPRequestHandler]:
         def _handle(self) -> None:
             body = self._body()
             fault, faults, upstream = proxy.decide(self.path)
+            if fault == "too_large" and _event_count(body) < faults.too_large_min_events:
+                fault = None
             if fault is not None:
                 proxy.count(fault)
             if fault == "error_500":
@@ -248,6 +264,17 @@ def _make_handler(proxy: ChaosProxy) -> type[BaseHTTPRequestHandler]:
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle
 
     return Handler
+
+
+def _event_count(body: bytes) -> int:
+    """How many events a (maybe gzipped) ``{"events": [...]}`` body holds (1 otherwise)."""
+    try:
+        if body[:2] == b"\x1f\x8b":
+            body = gzip.decompress(body)
+        events = json.loads(body).get("events")
+    except (OSError, ValueError, AttributeError, EOFError):
+        return 1
+    return len(events) if isinstance(events, list) else 1
 
 
 def _forward(

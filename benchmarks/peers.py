@@ -1,0 +1,167 @@
+"""Wall time a short command pays for its telemetry: iconiq vs peer SDKs.
+
+    .venv/bin/python benchmarks/peers.py [--runs 9] [--cap 120]
+
+The same short command (``benchmarks/_peer_job.py``: a few ms of hashing) runs
+as a fresh process with no telemetry, with iconiq's (spool + detached flusher),
+with posthog-python and segment-analytics-python (each flushed/shut down at exit,
+as their docs say for short-lived processes), and with the seed plan's
+synchronous POST (5 s timeout). The endpoint is a collector on 127.0.0.1 that is
+up, a closed port (refused) or a socket that accepts and never answers
+(black-holed). Prints the median wall time per cell and its ratio to no
+telemetry, all measured side by side in this one run (runs interleaved).
+
+A cell whose first run takes over 2 s gets 3 runs, run concurrently (they only
+wait on the network); a run is cut at ``--cap`` seconds and shown as ``>cap``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _endpoints import BlackHole, Collector, closed_port  # noqa: E402
+
+JOB = str(Path(__file__).resolve().parent / "_peer_job.py")
+PEERS = ["none", "iconiq", "posthog", "segment", "seed"]
+LABELS = {
+    "none": "no telemetry",
+    "iconiq": "iconiq (spool + detached flusher)",
+    "posthog": "posthog-python (shutdown at exit)",
+    "segment": "segment-analytics-python (shutdown)",
+    "seed": "seed plan (sync POST, 5 s timeout)",
+}
+
+
+def iconiq_available() -> bool:
+    try:
+        import iconiq.telemetry.hooks  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def env_for(endpoint: str, home: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DO_NOT_TRACK", "ICONIQ_TELEMETRY_DISABLED", "ICONIQ_TELEMETRY_DEBUG"}
+        and not k.lower().endswith("_proxy")
+    }
+    env.update(ICONIQ_HOME=home, ICONIQ_TELEMETRY_ENDPOINT=endpoint, NO_PROXY="*")
+    return env
+
+
+def timed(peer: str, endpoint: str, home: str, cap: float) -> float:
+    """Wall time of one run of the job, from spawn to exit (cap when it had to be cut)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, JOB, peer, endpoint],
+        env=env_for(endpoint, home),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        proc.wait(timeout=cap)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return cap
+    return time.perf_counter() - started
+
+
+def measure(
+    endpoints: dict[str, str], peers: list[str], runs: int, cap: float, homes: dict[str, str]
+) -> dict[tuple[str, str], list[float]]:
+    samples: dict[tuple[str, str], list[float]] = {}
+    for where, url in endpoints.items():
+        for peer in peers:  # warm-up (not counted): caches, first-run notice, spool creation
+            if where == "up" or peer in {"none", "iconiq"}:
+                timed(peer, url, homes[where], cap)
+        slow: list[str] = []
+        for rep in range(runs):
+            order = peers[rep % len(peers):] + peers[: rep % len(peers)]
+            for peer in order:
+                cell = samples.setdefault((where, peer), [])
+                if peer in slow:
+                    continue
+                cell.append(timed(peer, url, homes[where], cap))
+                if rep == 0 and cell[0] > 2.0:
+                    slow.append(peer)
+            print(f"  {where}: run {rep + 1}/{runs}", file=sys.stderr, flush=True)
+        if slow:
+            jobs = [(peer, i) for peer in slow for i in range(2)]
+            print(f"  {where}: {len(jobs)} slow runs concurrently", file=sys.stderr, flush=True)
+            with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+                futures = {
+                    pool.submit(timed, peer, url, homes[where], cap): peer for peer, _ in jobs
+                }
+                for future, peer in futures.items():
+                    samples[(where, peer)].append(future.result())
+    return samples
+
+
+def fmt(seconds: float, cap: float) -> str:
+    if seconds >= cap:
+        return f">{cap:.0f} s"
+    return f"{seconds * 1000:.0f} ms" if seconds < 2 else f"{seconds:.1f} s"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--cap", type=float, default=120.0)
+    args = parser.parse_args()
+
+    peers = [p for p in PEERS if p != "iconiq" or iconiq_available()]
+    collector, hole = Collector(), BlackHole()
+    endpoints = {
+        "up": collector.url,
+        "refused": f"http://127.0.0.1:{closed_port()}",
+        "black-holed": hole.url,
+    }
+    with tempfile.TemporaryDirectory(prefix="iconiq-peers-") as tmp:
+        homes = {where: str(Path(tmp, where)) for where in endpoints}
+        for home in homes.values():
+            Path(home).mkdir()
+        started = time.perf_counter()
+        samples = measure(endpoints, peers, args.runs, args.cap, homes)
+        total = time.perf_counter() - started
+    collector.close()
+    hole.close()
+
+    print(f"\nMedian wall time of one short command, {args.runs} runs per fast cell "
+          f"(3 for cells over 2 s), {sys.platform}, python {sys.version.split()[0]}")
+    header = f"| {'telemetry':<38} |" + "".join(f" {w:>20} |" for w in endpoints)
+    print(header)
+    print("|" + "-" * 40 + "|" + ("-" * 21 + ":|") * len(endpoints))
+    for peer in peers:
+        cells = []
+        for where in endpoints:
+            med = statistics.median(samples[(where, peer)])
+            base = statistics.median(samples[(where, "none")])
+            ratio = "" if peer == "none" else f" x{med / base:.2f}"
+            cells.append(f" {fmt(med, args.cap) + ratio:>20} |")
+        print(f"| {LABELS[peer]:<38} |" + "".join(cells))
+    up = collector.count
+    print("\nEvents the collector received (unique/total): "
+          + ", ".join(f"{sdk} {up(sdk)[0]}/{up(sdk)[1]}" for sdk in
+                      ("iconiq", "posthog", "segment", "seed")))
+    print(f"Measured in {total:.0f} s.")
+    if "iconiq" not in peers:
+        print("iconiq row missing: iconiq.telemetry.hooks is not importable yet.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
