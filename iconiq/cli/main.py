@@ -26,6 +26,9 @@ def _invoke(argv: list[str] | None) -> tuple[int, str | None]:
     try:
         rv = command.main(args=argv, prog_name="iconiq", standalone_mode=False)
         code = rv if isinstance(rv, int) else 0
+        if code == errors.EXIT_CANCELLED:  # typer turns Ctrl-C into Exit(130), silently
+            _fail("cancelled")
+            return code, "cancelled"
         return code, None if code == 0 else "internal"
     except click.NoArgsIsHelpError as exc:
         click.echo(exc.ctx.get_help() if exc.ctx else "", err=False)

@@ -58,7 +58,7 @@ def plan_paths(
     if fmt not in FORMATS:
         raise InvalidInput(f"--format takes {' | '.join(FORMATS)}, not {fmt!r}")
     suffix = SUFFIXES[fmt]
-    output = output or Path.cwd()
+    output = (output or Path.cwd()).absolute()
     is_dir = output_is_dir or output.is_dir()
     if is_dir:
         directory, stem = output, slug(prompt)

@@ -50,7 +50,7 @@ class Recorded:
 
     method: str
     path: str
-    headers: dict[str, str]
+    headers: dict[str, str]  # names in lower case
     json: dict[str, Any] | None
     behaviour: str | None = None
 
@@ -114,7 +114,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server naming
         state = self.server.state
         with state.lock:
-            state.requests.append(Recorded("GET", self.path, dict(self.headers), None))
+            state.requests.append(
+                Recorded("GET", self.path, {k.lower(): v for k, v in self.headers.items()}, None)
+            )
             entry = state.files.get(self.path.removeprefix("/files/"))
         if entry is None:
             self._send(404, _error("not found", "invalid_request_error", None))
@@ -133,7 +135,13 @@ class _Handler(BaseHTTPRequestHandler):
         with state.lock:
             behaviour = state.pending.popleft() if state.pending else state.behaviour
             state.requests.append(
-                Recorded("POST", self.path, dict(self.headers), payload, behaviour)
+                Recorded(
+                    "POST",
+                    self.path,
+                    {k.lower(): v for k, v in self.headers.items()},
+                    payload,
+                    behaviour,
+                )
             )
             delay = state.delay
         if self.path.rstrip("/") != "/v1/images/generations":
@@ -157,9 +165,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "Your request was rejected as a result of our safety system. Your prompt may "
                 "contain text that is not allowed by our safety system."
             )
-            self._send(
-                400, _error(msg, "invalid_request_error", "content_policy_violation")
-            )
+            self._send(400, _error(msg, "invalid_request_error", "content_policy_violation"))
         elif behaviour == "500":
             msg = "The server had an error while processing your request. Sorry about that!"
             self._send(500, _error(msg, "server_error", None))
