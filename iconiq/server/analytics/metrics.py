@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from iconiq.server.analytics import adoption, growth, performance, usage
-from iconiq.server.analytics.db import fetch
 from iconiq.server.analytics.query import Filters, Table, share
 
 Compute = Callable[[Any, str, Filters], Table]
@@ -31,14 +30,9 @@ class Metric:
 def summary(conn: Any, dialect: str, f: Filters) -> Table:
     """The headline numbers of the range."""
     events, failures = usage.total_events(conn, dialect, f)
-    where, params = f.where()
-    installs = fetch(
-        conn,
-        dialect,
-        f"SELECT count(DISTINCT install_id) FROM an_install_days WHERE {where}",
-        params,
-    )[0][0]
     daily = adoption.daily_active(conn, dialect, f).rows
+    last_week = Filters(max(f.start, f.end - 6), f.end, f.version, f.command)
+    weekly = adoption.weekly_active(conn, dialect, last_week).rows
     new = sum(int(r[1]) for r in adoption.new_installs(conn, dialect, f).rows)
     top = usage.commands(conn, dialect, f).rows
     exec_p50 = performance.execution_time(conn, dialect, f).rows
@@ -46,7 +40,7 @@ def summary(conn: Any, dialect: str, f: Filters) -> Table:
         ["metric", "value"],
         [
             ["events", events],
-            ["active_installs", int(installs or 0)],
+            ["weekly_active_installs_last_week", weekly[-1][1] if weekly else 0],
             ["daily_active_installs_last_day", daily[-1][1] if daily else 0],
             ["average_daily_active_installs", round(sum(r[1] for r in daily) / len(daily), 1)],
             ["new_installs", new],

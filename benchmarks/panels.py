@@ -1,0 +1,99 @@
+"""Time every dashboard panel on one or more databases, side by side.
+
+    .venv/bin/python benchmarks/panels.py sqlite:////tmp/iconiq-10m.db postgresql://…/bench
+
+For each database: the data-set size, then each metric's compute time (median
+of 3 runs after a warm-up) over the last 30 days, the whole two years, and the
+last 30 days filtered by the busiest version and ``command=icon``. "Today" is
+the newest event's day, so a data set generated earlier still reads as current.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table as RichTable
+
+from iconiq.server.analytics.db import fetch, scalar
+from iconiq.server.analytics.metrics import METRICS
+from iconiq.server.analytics.query import Filters
+from iconiq.server.analytics.schema import DAY_MS, TABLES
+from iconiq.server.storage.base import open_store
+
+LIMIT_MS = 1000.0
+
+
+def timed(conn: Any, dialect: str, name: str, f: Filters, runs: int = 3) -> float:
+    METRICS[name].compute(conn, dialect, f)  # warm-up
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        METRICS[name].compute(conn, dialect, f)
+        samples.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples)
+
+
+def measure(url: str) -> tuple[str, dict[str, int], dict[str, list[float]]]:
+    store = open_store(url, pool_size=1)
+    d = store.dialect
+    with store.connection() as conn:
+        sizes = {"events": int(scalar(conn, d, "SELECT count(*) FROM events"))}
+        sizes["installs"] = int(scalar(conn, d, "SELECT count(*) FROM an_first_seen"))
+        for table in TABLES:
+            sizes[table] = int(scalar(conn, d, f"SELECT count(*) FROM {table}"))
+        last = int(scalar(conn, d, "SELECT max(timestamp) FROM events") or 0) // DAY_MS
+        top = fetch(
+            conn, d,
+            "SELECT version FROM an_daily WHERE dim = 'total' AND day > ? GROUP BY version"
+            " ORDER BY sum(events) DESC LIMIT 1", [last - 30],
+        )  # fmt: skip
+        version = top[0][0] if top else None
+        ranges = [
+            Filters(last - 29, last),
+            Filters(last - 729, last),
+            Filters(last - 29, last, version=version, command="icon"),
+        ]
+        times = {name: [timed(conn, d, name, f) for f in ranges] for name in METRICS}
+    store.close()
+    return d, sizes, times
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("databases", nargs="+", help="sqlite:///… or postgresql://… URLs")
+    args = parser.parse_args(argv)
+    console = Console(width=160)
+    results = [measure(url) for url in args.databases]
+    sizes = RichTable(title="Data set")
+    sizes.add_column("table")
+    for dialect, _, _ in results:
+        sizes.add_column(dialect, justify="right")
+    for key in results[0][1]:
+        sizes.add_row(key, *(f"{r[1][key]:,}" for r in results))
+    console.print(sizes)
+    table = RichTable(title="Panel compute time, ms (median of 3; limit 1000 ms)")
+    table.add_column("panel")
+    for dialect, _, _ in results:
+        for label in ("30 d", "2 y", "30 d filtered"):
+            table.add_column(f"{dialect} {label}", justify="right")
+    worst = 0.0
+    for name in METRICS:
+        cells = []
+        for _, _, times in results:
+            for ms in times[name]:
+                worst = max(worst, ms)
+                cells.append(f"[red]{ms:.0f}[/red]" if ms > LIMIT_MS else f"{ms:.0f}")
+        table.add_row(name, *cells)
+    console.print(table)
+    console.print(f"slowest panel: {worst:.0f} ms ({'within' if worst <= LIMIT_MS else 'OVER'}"
+                  " the 1 s budget)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
