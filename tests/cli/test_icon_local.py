@@ -118,3 +118,36 @@ def test_model_setting_is_the_default(iconiq: Runner, tmp_path: Path) -> None:
     result = iconiq("icon", "-p", "owl", "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["model"] == "local"
+
+
+def test_spinner_only_on_a_terminal(cli_env: dict[str, str], tmp_path: Path) -> None:
+    import pty
+    import subprocess
+
+    from tests.cli.conftest import ICONIQ
+
+    leader, follower = pty.openpty()
+    try:
+        result = subprocess.run(
+            [str(ICONIQ), "icon", "-p", "spinner", "-m", "local"],
+            env=cli_env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=follower,
+            timeout=60,
+        )
+        os.close(follower)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(leader)
+    assert result.returncode == 0
+    assert result.stdout.decode().strip() == str(tmp_path / "spinner.png")  # no escapes
+    assert "Drawing" in seen.decode(errors="replace")
