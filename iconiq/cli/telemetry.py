@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import typer
 
@@ -20,7 +20,7 @@ _UPLOAD_FILE = typer.Argument(..., help="A file written by `iconiq telemetry exp
 
 
 def command(name: str) -> Callable[[F], F]:
-    return cast(Callable[[F], F], app.command(name))
+    return app.command(name)
 
 
 @command("status")
