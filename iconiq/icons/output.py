@@ -164,16 +164,16 @@ def check_writable(directory: Path) -> None:
 
 
 def write_file(path: Path, data: bytes, force: bool) -> None:
-    """Write ``data`` to ``path`` (creating its folder); refuse to replace without ``force``."""
+    """Write ``data`` to ``path`` whole or not at all (a temporary file, then a rename or
+    a hard link); refuse to replace an existing file without ``force``."""
     _make_parent(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
+        tmp.write_bytes(data)
         if force:
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            tmp.write_bytes(data)
             os.replace(tmp, path)
         else:
-            with path.open("xb") as f:
-                f.write(data)
+            _link_new(tmp, path, data)
     except FileExistsError:
         raise OutputError(f"{path} already exists (use --force to overwrite)") from None
     except IsADirectoryError:
@@ -181,6 +181,19 @@ def write_file(path: Path, data: bytes, force: bool) -> None:
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise OutputError(f"cannot write {path}: {reason}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _link_new(tmp: Path, path: Path, data: bytes) -> None:
+    """Give ``tmp``'s content the name ``path`` only if that name is free."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links here (e.g. FAT): exclusive create instead
+        with path.open("xb") as f:
+            f.write(data)
 
 
 def write_all(
