@@ -1,7 +1,7 @@
 """Generate a realistic telemetry data set straight into an iconiq-server database.
 
-    .venv/bin/python benchmarks/dataset.py --database sqlite:////tmp/iconiq-10m.db --events 10000000
-    .venv/bin/python benchmarks/dataset.py --database postgresql://postgres@127.0.0.1/bench --events 10000000
+    .venv/bin/python benchmarks/dataset.py --database sqlite:////tmp/10m.db --events 10000000
+    .venv/bin/python benchmarks/dataset.py --database postgresql://…/bench --events 10000000
 
 Two years ending ``--end`` (default today): installs arrive at a growing rate
 and behave as trials, casual, regular, heavy or CI users (a few installs make
@@ -52,7 +52,7 @@ class Weighted:
 
 COUNTRIES = [("US", 26), ("DE", 9), ("GB", 7), ("IN", 8), ("FR", 5), ("CA", 4), ("JP", 4),
              ("BR", 4), ("NL", 3), ("SE", 2), ("ES", 3), ("IT", 2), ("PL", 2), ("AU", 2),
-             ("KR", 2), ("CN", 2), ("CH", 1), ("TR", 1), ("MX", 1), ("ID", 1), (None, 3)]  # fmt: skip
+             ("KR", 2), ("CN", 2), ("CH", 1), ("TR", 1), ("MX", 1), ("ID", 1), (None, 3)]
 KINDS = [  # name, share, mean lifetime (days), p(active on a day), events/day range, ci
     ("trial", 45, 4, 0.6, (1, 4), False),
     ("casual", 34, 120, 0.08, (1, 6), False),

@@ -13,7 +13,12 @@ from iconiq.server.analytics.schema import TABLES
 from iconiq.server.storage.base import Store
 from tests.analytics.seed import DAY_MS, event, install, ms, row
 
+FLAGS = ["--prompt", "--size", "--model", "--out", "--style"]
 ERRORS = ["network", "timeout", "auth", "rate_limit"]
+
+
+def as_text(rows: list[tuple[Any, ...]]) -> list[tuple[str, ...]]:
+    return sorted(tuple(str(v) for v in r) for r in rows)
 
 
 def snapshot(store: Store) -> dict[str, list[tuple[Any, ...]]]:
@@ -21,7 +26,7 @@ def snapshot(store: Store) -> dict[str, list[tuple[Any, ...]]]:
     with store.connection() as conn:
         for table in TABLES:
             rows = fetch(conn, store.dialect, f"SELECT * FROM {table}")
-            out[table] = sorted(tuple(str(v) for v in r) for r in rows)
+            out[table] = as_text(rows)
     return out
 
 
@@ -31,7 +36,7 @@ def rebuilt(store: Store) -> dict[str, list[tuple[Any, ...]]]:
         before = {t: fetch(conn, store.dialect, f"SELECT * FROM {t}") for t in TABLES}
         rollups.rebuild(conn, store.dialect)
         out = {
-            t: sorted(tuple(str(v) for v in r) for r in fetch(conn, store.dialect, f"SELECT * FROM {t}"))
+            t: as_text(fetch(conn, store.dialect, f"SELECT * FROM {t}"))
             for t in TABLES
         }
         conn.rollback()
@@ -58,7 +63,7 @@ def random_events(rng: random.Random, n: int, start: int, days: int) -> list[dic
                 prompt_length=rng.choice([None, rng.randrange(1, 500)]),
                 output_format=rng.choice([None, "png", "webp", "ico"]),
                 model_used=rng.choice([None, "dall-e-3", "local"]),
-                flags=rng.sample(["--prompt", "--size", "--model", "--out", "--style"], rng.randrange(4)),
+                flags=rng.sample(FLAGS, rng.randrange(4)),
                 ci=rng.choice([None, True, False]),
             )
         )

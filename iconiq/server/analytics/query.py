@@ -87,7 +87,8 @@ class Filters:
 
     def where(self, day: str = "day") -> tuple[str, list[Any]]:
         """SQL condition (range, version, command) and its parameters."""
-        sql, params = f"{day} BETWEEN ? AND ?", [self.start, self.end]
+        sql = f"{day} BETWEEN ? AND ?"
+        params: list[Any] = [self.start, self.end]
         if self.version is not None:
             sql += " AND version = ?"
             params.append(self.version)

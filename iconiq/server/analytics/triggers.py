@@ -168,7 +168,8 @@ def create_sql(dialect: str) -> list[str]:
             + ";\nEND",
         ]
     out = []
-    for name, body, op in (("an_events_insert", ins, "INSERT"), ("an_events_delete", dele, "DELETE")):
+    pairs = (("an_events_insert", ins, "INSERT"), ("an_events_delete", dele, "DELETE"))
+    for name, body, op in pairs:
         out.append(
             f"CREATE OR REPLACE FUNCTION {name}_fn() RETURNS trigger LANGUAGE plpgsql AS $fn$\n"
             "BEGIN\n" + ";\n".join(body) + ";\nRETURN NULL;\nEND\n$fn$"
