@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
@@ -119,6 +118,8 @@ def list_cmd(
 
     values = settings.flatten(settings.load())
     if as_json:
+        import json
+
         typer.echo(
             json.dumps(
                 {k: _json_value(k, v) for k, v in sorted(values.items())}, ensure_ascii=False

@@ -9,7 +9,6 @@ import sys
 
 from iconiq import errors
 from iconiq import run as run_mod
-from iconiq.cli import clickcompat as click
 
 
 def _fail(message: str) -> None:
@@ -18,13 +17,21 @@ def _fail(message: str) -> None:
 
 def _invoke(argv: list[str] | None) -> tuple[int, str | None]:
     """Run the command line; return (exit code, error_type or None)."""
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["--version"]:  # needs no command tree: skip importing typer (~30 ms)
+        from iconiq import __version__
+
+        sys.stdout.write(f"iconiq {__version__}\n")
+        return 0, None
+
     from typer.main import get_command
 
+    from iconiq.cli import clickcompat as click
     from iconiq.cli.app import app
 
     command = get_command(app)
     try:
-        rv = command.main(args=argv, prog_name="iconiq", standalone_mode=False)
+        rv = command.main(args=args, prog_name="iconiq", standalone_mode=False)
         code = rv if isinstance(rv, int) else 0
         if code == errors.EXIT_CANCELLED:  # typer turns Ctrl-C into Exit(130), silently
             _fail("cancelled")
