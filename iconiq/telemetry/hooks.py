@@ -1,7 +1,8 @@
 """The two calls the CLI makes around every command: notice before, record after.
 
 ``before_command`` shows the first-run notice (a y/n prompt on a terminal, a
-one-time note on stderr otherwise). ``after_command`` appends the run's event
+one-time note on stderr otherwise); until it was shown, nothing is recorded
+unless the config file turned telemetry on. ``after_command`` appends the run's event
 to the spool and maybe starts the detached flusher. Neither ever raises: a
 failure is counted in the spool when it can be, and otherwise forgotten.
 
@@ -33,6 +34,9 @@ No personal information, API keys, or prompt content is collected.
 To disable: iconiq config --telemetry false
 Learn more: https://iconiq.dev/privacy
 """
+
+# Commands that manage settings: no notice before them (the user is deciding already).
+NO_NOTICE = frozenset({"config"})
 
 # Set when the first-run question went unanswered: this run records nothing.
 _state = {"suppressed": False}
@@ -67,7 +71,7 @@ def before_command(run: Run) -> None:
     """Show the first-run notice when telemetry is on by default and it was never shown."""
     try:
         _state["suppressed"] = False
-        if not run.command or run.exempt:
+        if not run.command or run.exempt or run.command in NO_NOTICE:
             return
         from iconiq.telemetry.decision import decide
 
@@ -103,8 +107,11 @@ def after_command(run: Run) -> None:
             return
         from iconiq.telemetry.decision import decide
 
-        if not decide().enabled:
+        decision = decide()
+        if not decision.enabled:
             return
+        if decision.source == "default" and not notice_marker().exists():
+            return  # on by default only once the first-run notice was shown
         _record(run)
     except BaseException:  # noqa: BLE001 - telemetry never breaks a command
         _count_failure()

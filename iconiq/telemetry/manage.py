@@ -142,8 +142,8 @@ def _delete_with_retry(http: Any, url: str, install_id: str) -> None:
     )(transport.delete_install, http, url, install_id)
 
 
-def _open_text(path: Path, mode: str) -> IO[str]:
-    if path.name.endswith(".gz"):
+def _open_text(path: Path, mode: str, gz: bool) -> IO[str]:
+    if gz:
         return gzip.open(path, mode + "t", encoding="utf-8")  # type: ignore[return-value]
     return path.open(mode, encoding="utf-8")
 
@@ -157,7 +157,7 @@ def export(target: Path) -> int:
         else:
             queued = list(spool.iter_all())
         try:
-            with _open_text(tmp, "w") as f:
+            with _open_text(tmp, "w", target.name.endswith(".gz")) as f:
                 for q in queued:
                     f.write(q.body + "\n")
             os.replace(tmp, target)
@@ -174,7 +174,7 @@ def _read_events(source: Path) -> list[str]:
 
     bodies: list[str] = []
     try:
-        with _open_text(source, "r") as f:
+        with _open_text(source, "r", source.name.endswith(".gz")) as f:
             for number, line in enumerate(f, 1):
                 if not line.strip():
                     continue

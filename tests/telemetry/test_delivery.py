@@ -122,7 +122,9 @@ def test_exactly_once_through_chaos(
 ) -> None:
     ids = fill_spool(spool_path, 2000)
     proxy.set_faults(
-        Faults(error_500=0.15, rate_limit=0.1, reset=0.1, lost_ack=0.2, too_large=0.1, retry_after=0)
+        Faults(
+            error_500=0.15, rate_limit=0.1, reset=0.1, lost_ack=0.2, too_large=0.1, retry_after=0
+        )
     )
     for _ in range(30):
         if manage.flush_now().delivered:

@@ -15,6 +15,13 @@ from iconiq.telemetry.spool import MIGRATIONS, Spool
 from tests.telemetry.conftest import cli, flusher_pids, wait_no_flusher
 
 
+@pytest.fixture(autouse=True)
+def refused_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Flushers started here give up at once: plain http to a non-loopback host is refused
+    before any connection is made (tests that need a server set their own endpoint)."""
+    monkeypatch.setenv("ICONIQ_TELEMETRY_ENDPOINT", "http://192.0.2.1")
+
+
 def events(spool: Path) -> list[dict[str, object]]:
     if not spool.exists():
         return []

@@ -1,0 +1,131 @@
+"""Controls: config on/off, status, show, purge (--remote), export and upload."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from tests.telemetry.collector import Collector
+from tests.telemetry.conftest import cli, fill_spool, pending
+
+STATUS_KEYS = {
+    "enabled", "decided_by", "endpoint", "endpoint_problem", "spool", "spool_error",
+    "install_id", "pending", "pending_bytes", "uploaded", "dropped", "rejected",
+    "oldest_pending_age_s", "last_upload", "last_error", "last_error_at", "next_attempt",
+    "flusher_running",
+}  # fmt: skip
+
+
+def status(env: dict[str, str] | None = None) -> dict[str, object]:
+    result = cli("telemetry", "status", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    data: dict[str, object] = json.loads(result.stdout)
+    return data
+
+
+def install_id(spool: Path) -> str | None:
+    from iconiq.telemetry.spool import Spool
+
+    with Spool(spool) as s:
+        return s.get("install_id")
+
+
+def test_status_says_which_setting_decided(iconiq_home: Path, spool_path: Path) -> None:
+    info = status()
+    assert set(info) == STATUS_KEYS
+    assert info["enabled"] is True and info["decided_by"] == "default"
+    assert status({"DO_NOT_TRACK": "1"})["decided_by"] == "DO_NOT_TRACK"
+    assert status({"ICONIQ_TELEMETRY_DISABLED": "yes"})["decided_by"] == "ICONIQ_TELEMETRY_DISABLED"
+    assert status({"DO_NOT_TRACK": "0"})["enabled"] is True
+    fill_spool(spool_path, 4)
+    info = status()
+    assert info["pending"] == 4 and info["oldest_pending_age_s"] == 0
+    assert cli("config", "--telemetry", "false").returncode == 0
+    assert status()["decided_by"] == "config file" and status()["enabled"] is False
+    text = cli("config", "--show-telemetry").stdout
+    assert "off (decided by: config file)" in text and "Endpoint" in text
+
+
+def test_disable_purges_and_records_nothing_then_enable_makes_a_new_id(
+    iconiq_home: Path, spool_path: Path, noticed: Path
+) -> None:
+    fill_spool(spool_path, 3)
+    old = install_id(spool_path)
+    result = cli("config", "--telemetry", "false")
+    assert result.returncode == 0 and "3 queued events deleted" in result.stdout
+    assert not spool_path.exists()
+    assert tomllib.loads((iconiq_home / "config.toml").read_text())["telemetry"]["enabled"] is False
+    assert cli("config", "path").returncode == 0
+    assert not spool_path.exists()  # off: nothing written
+    assert cli("telemetry", "enable").returncode == 0
+    assert cli("config", "path").returncode == 0
+    new = install_id(spool_path)
+    assert new and new != old
+
+
+def test_bad_value_is_one_line(spool_path: Path) -> None:
+    result = cli("config", "--telemetry", "maybe")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "true or false" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_show_prints_exactly_the_queued_events(spool_path: Path) -> None:
+    ids = fill_spool(spool_path, 3)
+    lines = cli("telemetry", "show").stdout.splitlines()
+    assert [json.loads(line)["event_id"] for line in lines] == ids
+    from iconiq.telemetry.spool import Spool
+
+    with Spool(spool_path) as s:
+        assert lines == [q.body for q in s.iter_all()]
+
+
+@pytest.mark.parametrize("name", ["events.jsonl", "events.jsonl.gz"])
+def test_export_then_upload_twice_is_harmless(
+    name: str, collector: Collector, spool_path: Path, tmp_path: Path
+) -> None:
+    ids = fill_spool(spool_path, 620)
+    target = tmp_path / name
+    result = cli("telemetry", "export", str(target))
+    assert result.returncode == 0 and "620" in result.stdout
+    assert pending(spool_path) == 0
+    raw = gzip.decompress(target.read_bytes()) if name.endswith(".gz") else target.read_bytes()
+    assert [json.loads(line)["event_id"] for line in raw.splitlines()] == ids
+    first = cli("telemetry", "upload", str(target))
+    assert first.returncode == 0 and "620 uploaded (0 already" in first.stdout
+    second = cli("telemetry", "upload", str(target))
+    assert second.returncode == 0 and "620 already on the server" in second.stdout
+    assert sorted(collector.stored) == sorted(ids)
+
+
+def test_upload_of_a_bad_file_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("not json\n")
+    result = cli("telemetry", "upload", str(bad))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    missing = cli("telemetry", "upload", str(tmp_path / "missing.jsonl"))
+    assert missing.returncode != 0 and missing.stderr.count("\n") == 1
+
+
+def test_purge_local_and_remote(collector: Collector, spool_path: Path) -> None:
+    fill_spool(spool_path, 5)
+    old = install_id(spool_path)
+    assert "Deleted 5" in cli("telemetry", "purge").stdout
+    assert install_id(spool_path) == old and pending(spool_path) == 0
+    fill_spool(spool_path, 2)
+    result = cli("telemetry", "purge", "--remote")
+    assert result.returncode == 0, result.stderr
+    assert collector.deleted_installs == [old]
+    assert pending(spool_path) == 0 and install_id(spool_path) not in (None, old)
+
+
+def test_purge_remote_failure_keeps_everything(spool_path: Path) -> None:
+    fill_spool(spool_path, 2)
+    old = install_id(spool_path)
+    result = cli("telemetry", "purge", "--remote")  # the endpoint refuses connections
+    assert result.returncode == 6 and "nothing was purged" in result.stderr
+    assert pending(spool_path) == 2 and install_id(spool_path) == old
