@@ -95,7 +95,12 @@ def generate(req: IconRequest) -> IconResult:
     if not 0 <= req.retries <= 10:
         raise InvalidInput(f"--retries takes 0 to 10, not {req.retries}")
     fmt = resolve_format(req.fmt, None if req.output_is_dir else req.output)
-    run.note(prompt_length=len(req.prompt), model_used=req.model[:20], output_format=fmt[:10])
+    # Only names from our own lists reach telemetry, never free text the user typed.
+    run.note(
+        prompt_length=len(req.prompt),
+        model_used=req.model if req.model in models.MODELS else "unknown",
+        output_format=fmt if fmt in models.FORMATS else "unknown",
+    )
     spec = models.validate(
         model=req.model,
         prompt=req.prompt,

@@ -61,3 +61,16 @@ def test_local_run_has_no_api_time(tmp_path: Path) -> None:
     assert run.facts["model_used"] == "local"
     assert run.facts["prompt_length"] == len(PROMPT)
     _no_prompt_in(run.facts)
+
+
+def test_free_text_in_model_or_format_never_becomes_a_fact(tmp_path: Path) -> None:
+    from iconiq.errors import InvalidInput
+
+    run = run_mod.start()
+    with pytest.raises(InvalidInput):
+        generate(IconRequest(prompt="x", model="my private model", output=tmp_path))
+    assert run.facts["model_used"] == "unknown"
+    run = run_mod.start()
+    with pytest.raises(InvalidInput):
+        generate(IconRequest(prompt="x", model="local", fmt="secret-fmt", output=tmp_path))
+    assert run.facts["output_format"] == "unknown" and run.facts["model_used"] == "local"
