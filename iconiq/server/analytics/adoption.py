@@ -10,7 +10,15 @@ from iconiq.server.analytics.query import Filters, Table, date_of, share, week_o
 
 def daily_active(conn: Any, dialect: str, f: Filters) -> Table:
     """Distinct installs with at least one stored event, per UTC day."""
-    if f.filtered:
+    if f.command is None:
+        rows = fetch(
+            conn,
+            dialect,
+            "SELECT start, installs FROM an_active WHERE period = ? AND version = ?"
+            " AND start BETWEEN ? AND ?",
+            ["v" if f.version else "d", f.version or "", f.start, f.end],
+        )
+    else:
         where, params = f.where()
         rows = fetch(
             conn,
@@ -18,13 +26,6 @@ def daily_active(conn: Any, dialect: str, f: Filters) -> Table:
             f"SELECT day, count(DISTINCT install_id) FROM an_install_days WHERE {where}"
             " GROUP BY day",
             params,
-        )
-    else:
-        rows = fetch(
-            conn,
-            dialect,
-            "SELECT start, installs FROM an_active WHERE period = 'd' AND start BETWEEN ? AND ?",
-            [f.start, f.end],
         )
     found = {int(d): int(n) for d, n in rows}
     return Table(
@@ -89,6 +90,15 @@ def new_installs(conn: Any, dialect: str, f: Filters) -> Table:
 
 def versions(conn: Any, dialect: str, f: Filters) -> Table:
     """Active installs per version per day (version adoption over time)."""
+    if f.command is None:
+        sql = "SELECT start, version, installs FROM an_active WHERE period = 'v'"
+        sql += " AND start BETWEEN ? AND ?"
+        params: list[Any] = [f.start, f.end]
+        if f.version is not None:
+            sql += " AND version = ?"
+            params.append(f.version)
+        rows = fetch(conn, dialect, sql + " ORDER BY start, version", params)
+        return Table(["day", "version", "installs"], [[date_of(d), v, n] for d, v, n in rows])
     where, params = f.where()
     rows = fetch(
         conn,

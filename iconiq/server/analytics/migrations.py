@@ -20,6 +20,20 @@ def _rollups_postgres(conn: Any) -> None:
     install(conn, "postgres")
 
 
+def _active_sqlite(conn: Any) -> None:
+    from iconiq.server.analytics.rollups import upgrade_active
+
+    upgrade_active(conn, "sqlite")
+
+
+def _active_postgres(conn: Any) -> None:
+    from iconiq.server.analytics.rollups import upgrade_active
+
+    upgrade_active(conn, "postgres")
+
+
 MIGRATIONS: list[Migration] = [
     Migration("analytics_0001_rollups", sqlite=_rollups_sqlite, postgres=_rollups_postgres),
+    Migration("analytics_0002_active_by_version", sqlite=_active_sqlite,
+              postgres=_active_postgres),
 ]

@@ -23,6 +23,7 @@ from iconiq.server.analytics.schema import (
     DAY_MS,
     DIMENSIONS,
     TABLES,
+    active_sql,
     bucket_bounds,
     fill_buckets,
     tables_sql,
@@ -66,6 +67,28 @@ def _bucket_sql(dialect: str, col: str) -> str:
     return triggers.bucket(f"e.{col}")
 
 
+ACTIVE_REBUILD = [
+    "INSERT INTO an_active (period, start, version, installs)"
+    " SELECT 'd', day, '', count(DISTINCT install_id) FROM an_install_days GROUP BY day",
+    "INSERT INTO an_active (period, start, version, installs)"
+    " SELECT 'v', day, version, count(DISTINCT install_id) FROM an_install_days"
+    " GROUP BY day, version",
+    "INSERT INTO an_active (period, start, version, installs)"
+    " SELECT 'w', week, '', count(*) FROM an_install_weeks GROUP BY week",
+]
+
+
+def upgrade_active(conn: Any, dialect: str) -> None:
+    """Migration 0002: ``an_active`` gains per-version daily rows; triggers re-created."""
+    drop_triggers(conn, dialect)
+    execute(conn, dialect, "DROP TABLE an_active")
+    for statement in active_sql(dialect):
+        execute(conn, dialect, statement)
+    for statement in ACTIVE_REBUILD:
+        execute(conn, dialect, statement)
+    create_triggers(conn, dialect)
+
+
 def rebuild_sql(dialect: str) -> list[str]:
     """Statements that recompute every rollup table from ``events``."""
     daily = (
@@ -103,10 +126,7 @@ def rebuild_sql(dialect: str) -> list[str]:
         " FROM events e GROUP BY 1, 2, 3, 4",
         "INSERT INTO an_install_weeks (install_id, week, events)"
         " SELECT install_id, (day + 3) / 7, sum(events) FROM an_install_days GROUP BY 1, 2",
-        "INSERT INTO an_active (period, start, installs)"
-        " SELECT 'd', day, count(DISTINCT install_id) FROM an_install_days GROUP BY 2",
-        "INSERT INTO an_active (period, start, installs)"
-        " SELECT 'w', week, count(*) FROM an_install_weeks GROUP BY 2",
+        *ACTIVE_REBUILD,
         "INSERT INTO an_first_seen (install_id, first_day)"
         " SELECT install_id, min(day) FROM an_install_days GROUP BY 1",
     ]
@@ -132,7 +152,7 @@ def expire(conn: Any, dialect: str, cutoff_ms: int) -> None:
         ("DELETE FROM an_daily WHERE day < ?", (cut,)),
         ("DELETE FROM an_hist WHERE day < ?", (cut,)),
         ("DELETE FROM an_install_days WHERE day < ?", (cut,)),
-        ("DELETE FROM an_active WHERE period = 'd' AND start < ?", (cut,)),
+        ("DELETE FROM an_active WHERE period IN ('d', 'v') AND start < ?", (cut,)),
         ("DELETE FROM an_install_weeks WHERE week <= ?", (week,)),
         (
             "INSERT INTO an_install_weeks (install_id, week, events)"
@@ -142,8 +162,8 @@ def expire(conn: Any, dialect: str, cutoff_ms: int) -> None:
         ),
         ("DELETE FROM an_active WHERE period = 'w' AND start <= ?", (week,)),
         (
-            "INSERT INTO an_active (period, start, installs)"
-            " SELECT 'w', week, count(*) FROM an_install_weeks WHERE week = ? GROUP BY week",
+            "INSERT INTO an_active (period, start, version, installs)"
+            " SELECT 'w', week, '', count(*) FROM an_install_weeks WHERE week = ? GROUP BY week",
             (week,),
         ),
         (

@@ -10,7 +10,8 @@ weeks (``week = (day + 3) // 7``; day 0, 1970-01-01, was a Thursday).
   (``an_buckets``: eight per doubling), per (metric, day, version, command).
 - ``an_install_days``: events per (install, day, version, command).
 - ``an_install_weeks``: events per (install, week).
-- ``an_active``: distinct active installs per day (``d``) and week (``w``).
+- ``an_active``: distinct active installs per day (``d``), week (``w``) and
+  day and version (``v``).
 - ``an_first_seen``: each install's first day with a stored event.
 
 Triggers (``triggers.py``) keep all of them exact on every insert and delete;
@@ -88,12 +89,22 @@ def tables_sql(dialect: str) -> list[str]:
             install_id {iid} NOT NULL, week integer NOT NULL, events {big} NOT NULL,
             PRIMARY KEY (install_id, week)){tail}""",
         "CREATE INDEX an_install_weeks_week ON an_install_weeks (week, install_id, events)",
-        f"""CREATE TABLE an_active (
-            period text NOT NULL, start integer NOT NULL, installs {big} NOT NULL,
-            PRIMARY KEY (period, start)){tail}""",
+        *active_sql(dialect),
         f"""CREATE TABLE an_first_seen (
             install_id {iid} PRIMARY KEY, first_day integer)""",
         "CREATE INDEX an_first_seen_day ON an_first_seen (first_day)",
+    ]
+
+
+def active_sql(dialect: str) -> list[str]:
+    """``an_active``: distinct installs per day (``d``, version ``''``), per week (``w``,
+    version ``''``) and per day and version (``v``)."""
+    big = "bigint" if dialect == "postgres" else "INTEGER"
+    tail = "" if dialect == "postgres" else " WITHOUT ROWID"
+    return [
+        f"""CREATE TABLE an_active (
+            period text NOT NULL, start integer NOT NULL, version text NOT NULL,
+            installs {big} NOT NULL, PRIMARY KEY (period, start, version)){tail}"""
     ]
 
 

@@ -54,6 +54,9 @@ _DAILY_UP = (
     " prompt_sum = an_daily.prompt_sum + excluded.prompt_sum,"
     " prompt_n = an_daily.prompt_n + excluded.prompt_n"
 )
+_ACTIVE_UP = (
+    " ON CONFLICT (period, start, version) DO UPDATE SET installs = an_active.installs + 1"
+)
 _DAILY_COLS = "INSERT INTO an_daily (dim, day, version, command, value, events, failures,"
 _DAILY_COLS += " prompt_sum, prompt_n)"
 
@@ -90,17 +93,19 @@ def insert_statements(dialect: str) -> list[str]:
         " ON CONFLICT (install_id, day, version, command) DO UPDATE SET"
         " events = an_install_days.events + 1,"
         " failures = an_install_days.failures + excluded.failures",
-        f"INSERT INTO an_active (period, start, installs) SELECT 'd', {day(r)}, 1"
+        f"INSERT INTO an_active (period, start, version, installs) SELECT 'd', {day(r)}, '', 1"
         " WHERE (SELECT sum(events) FROM an_install_days"
-        f" WHERE install_id = {r}.install_id AND day = {day(r)}) = 1"
-        " ON CONFLICT (period, start) DO UPDATE SET installs = an_active.installs + 1",
+        f" WHERE install_id = {r}.install_id AND day = {day(r)}) = 1{_ACTIVE_UP}",
+        f"INSERT INTO an_active (period, start, version, installs)"
+        f" SELECT 'v', {day(r)}, {r}.version, 1 WHERE (SELECT sum(events) FROM an_install_days"
+        f" WHERE install_id = {r}.install_id AND day = {day(r)} AND version = {r}.version) = 1"
+        f"{_ACTIVE_UP}",
         "INSERT INTO an_install_weeks (install_id, week, events)"
         f" VALUES ({r}.install_id, {week(r)}, 1)"
         " ON CONFLICT (install_id, week) DO UPDATE SET events = an_install_weeks.events + 1",
-        f"INSERT INTO an_active (period, start, installs) SELECT 'w', {week(r)}, 1"
+        f"INSERT INTO an_active (period, start, version, installs) SELECT 'w', {week(r)}, '', 1"
         " WHERE (SELECT events FROM an_install_weeks"
-        f" WHERE install_id = {r}.install_id AND week = {week(r)}) = 1"
-        " ON CONFLICT (period, start) DO UPDATE SET installs = an_active.installs + 1",
+        f" WHERE install_id = {r}.install_id AND week = {week(r)}) = 1{_ACTIVE_UP}",
         f"INSERT INTO an_first_seen (install_id, first_day) VALUES ({r}.install_id, {day(r)})"
         " ON CONFLICT (install_id) DO UPDATE SET first_day = CASE"
         " WHEN an_first_seen.first_day IS NULL OR excluded.first_day < an_first_seen.first_day"
@@ -141,7 +146,10 @@ def delete_statements(dialect: str) -> list[str]:
         f"DELETE FROM an_install_days WHERE {install} AND {match} AND events = 0",
         f"UPDATE an_active SET installs = installs - 1 WHERE period = 'd' AND start = {day(r)}"
         f" AND NOT EXISTS (SELECT 1 FROM an_install_days WHERE {install} AND day = {day(r)})",
-        f"DELETE FROM an_active WHERE period = 'd' AND start = {day(r)} AND installs = 0",
+        f"UPDATE an_active SET installs = installs - 1 WHERE period = 'v' AND start = {day(r)}"
+        f" AND version = {r}.version AND NOT EXISTS (SELECT 1 FROM an_install_days"
+        f" WHERE {install} AND day = {day(r)} AND version = {r}.version)",
+        f"DELETE FROM an_active WHERE period IN ('d', 'v') AND start = {day(r)} AND installs = 0",
         f"UPDATE an_install_weeks SET events = events - 1 WHERE {install} AND week = {week(r)}",
         f"UPDATE an_active SET installs = installs - 1 WHERE period = 'w' AND start = {week(r)}"
         f" AND (SELECT events FROM an_install_weeks WHERE {install} AND week = {week(r)}) = 0",
