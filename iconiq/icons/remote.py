@@ -93,6 +93,8 @@ def translate(exc: BaseException, base_url: str, timeout: float) -> IconiqError:
     """The iconiq error (one line, right exit code) for an exception from the client."""
     kind = errors.classify(exc)
     status = getattr(exc, "status_code", None)
+    if kind == "auth" and status == 403:
+        return AuthError(f"the image API refused access (403): {_server_message(exc)}")
     if kind == "auth":
         return AuthError(
             f"the image API rejected the API key ({status}); check OPENAI_API_KEY or "

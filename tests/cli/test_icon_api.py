@@ -170,6 +170,8 @@ def test_missing_key_sends_nothing(iconiq: Runner, openai_server: OpenAIServer) 
         (["--sizes", "16,big"], "--sizes takes whole pixel sizes"),
         (["--timeout", "0"], "--timeout must be more than 0 seconds"),
         (["--n", "many"], "'many' is not a valid integer"),
+        (["--base-url", "ftp://example"], "base URL must start with http:// or https://"),
+        (["--retries", "11"], "--retries takes 0 to 10, not 11"),
     ],
 )
 def test_bad_combinations_fail_before_any_request(

@@ -135,3 +135,18 @@ def test_classify_does_not_import_openai_or_httpx() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_403_is_auth_with_the_servers_reason() -> None:
+    from iconiq.icons.remote import translate
+
+    request = httpx.Request("POST", "http://127.0.0.1/v1/images/generations")
+    response = httpx.Response(403, request=request)
+    body = {"message": "Your organization must be verified to use gpt-image-1.", "code": None}
+    exc = openai.PermissionDeniedError("denied", response=response, body=body)  # type: ignore[arg-type]
+    assert classify(exc) == "auth"
+    err = translate(exc, "http://127.0.0.1/v1", 10)
+    assert err.exit_code == 3
+    assert err.message == (
+        "the image API refused access (403): Your organization must be verified to use gpt-image-1."
+    )
