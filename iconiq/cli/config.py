@@ -30,12 +30,13 @@ def config(
     ),
 ) -> None:
     """Show and change iconiq's settings (a TOML file; `iconiq config path` shows where)."""
-    from iconiq.telemetry import controls
+    if telemetry is not None or show_telemetry:
+        from iconiq.telemetry import controls
 
-    if telemetry is not None:
-        controls.set_enabled_from_cli(telemetry)
-    if show_telemetry:
-        controls.print_status()
+        if telemetry is not None:
+            controls.set_enabled_from_cli(telemetry)
+        if show_telemetry:
+            controls.print_status()
     if telemetry is None and not show_telemetry and ctx.invoked_subcommand is None:
         typer.echo(ctx.get_help())
 
