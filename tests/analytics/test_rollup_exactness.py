@@ -101,3 +101,40 @@ def test_rollups_stay_exact_through_every_kind_of_change(store: Store) -> None:
     with store.connection() as conn:
         left = fetch(conn, store.dialect, "SELECT min(timestamp) FROM events")[0][0]
     assert left >= start + 17 * DAY_MS + 5 * 3_600_000
+
+
+def test_concurrent_writers_keep_active_counts_exact(store: Store) -> None:
+    """Two writers at once (as two server instances sharing PostgreSQL), the same installs
+    and days, different commands: the distinct-install counters must not double count."""
+    import threading
+
+    rng = random.Random(11)
+    day = ms("2026-02-02", 0)
+    batches: list[list[Any]] = [[], []]
+    for w, command in enumerate(["icon", "config"]):
+        for k in range(120):
+            fields = event(
+                event_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                install_id=install(k % 6), command=command, version=rng.choice(["1.0", "1.1"]),
+                timestamp=day + ((k // 6) % 3) * DAY_MS + k,
+            )  # fmt: skip
+            batches[w].append(row(fields))
+    errors: list[BaseException] = []
+
+    def writer(rows: list[Any]) -> None:
+        try:
+            for start in range(0, len(rows), 4):
+                store.insert(rows[start : start + 4])
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(b,)) for b in batches]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert snapshot(store) == rebuilt(store)
+    with store.connection() as conn:
+        active = fetch(conn, store.dialect, "SELECT installs FROM an_active WHERE period = 'd'")
+    assert sorted(int(n) for (n,) in active) == [6, 6, 6]

@@ -32,8 +32,25 @@ def _active_postgres(conn: Any) -> None:
     upgrade_active(conn, "postgres")
 
 
+def _triggers_sqlite(conn: Any) -> None:
+    from iconiq.server.analytics.rollups import create_triggers, drop_triggers
+
+    drop_triggers(conn, "sqlite")
+    create_triggers(conn, "sqlite")
+
+
+def _triggers_postgres(conn: Any) -> None:
+    from iconiq.server.analytics.rollups import create_triggers, drop_triggers
+
+    drop_triggers(conn, "postgres")
+    create_triggers(conn, "postgres")
+
+
 MIGRATIONS: list[Migration] = [
     Migration("analytics_0001_rollups", sqlite=_rollups_sqlite, postgres=_rollups_postgres),
     Migration("analytics_0002_active_by_version", sqlite=_active_sqlite,
               postgres=_active_postgres),
+    # Re-create the triggers (PostgreSQL gained a per-install-day advisory lock).
+    Migration("analytics_0003_trigger_lock", sqlite=_triggers_sqlite,
+              postgres=_triggers_postgres),
 ]

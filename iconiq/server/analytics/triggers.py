@@ -61,11 +61,23 @@ _DAILY_COLS = "INSERT INTO an_daily (dim, day, version, command, value, events, 
 _DAILY_COLS += " prompt_sum, prompt_n)"
 
 
+def install_day_lock(r: str, dialect: str) -> list[str]:
+    """PostgreSQL: serialize transactions touching the same install and day, so the
+    "first event of this install today" checks (sums over several rows) cannot both pass
+    in two concurrent transactions. SQLite runs one writer at a time already."""
+    if dialect != "postgres":
+        return []
+    return [
+        "PERFORM pg_advisory_xact_lock(hashtextextended("
+        f"{r}.install_id::text || '/' || ({r}.timestamp / 86400000)::text, 1712))"
+    ]
+
+
 def insert_statements(dialect: str) -> list[str]:
     """What one stored event adds (row alias NEW)."""
     r = "NEW"
     key = f"{day(r)}, {r}.version, {r}.command"
-    out = [
+    out = install_day_lock(r, dialect) + [
         f"{_DAILY_COLS} SELECT 'total', {key}, '', 1, {failed(r)}, {prompt(r)}"
         f" WHERE 1 = 1{_DAILY_UP}"
     ]
@@ -123,7 +135,8 @@ def delete_statements(dialect: str) -> list[str]:
         f" prompt_sum = prompt_sum - COALESCE({r}.prompt_length, 0),"
         f" prompt_n = prompt_n - (CASE WHEN {r}.prompt_length IS NULL THEN 0 ELSE 1 END)"
     )
-    out = [f"UPDATE an_daily SET {sub} WHERE dim = 'total' AND {match} AND value = ''"]
+    out = install_day_lock(r, dialect)
+    out.append(f"UPDATE an_daily SET {sub} WHERE dim = 'total' AND {match} AND value = ''")
     for dim, value in DIMENSIONS.items():
         v = value.format(r=r)
         out.append(f"UPDATE an_daily SET {sub} WHERE dim = '{dim}' AND {match} AND value = {v}")
