@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from typing import Any
 
@@ -18,8 +17,25 @@ from iconiq.run import Run
 from iconiq.telemetry import schema
 from iconiq.telemetry.spool import uuid4
 
-_FLAG = re.compile(r"^--?[A-Za-z0-9][A-Za-z0-9-]*$")
-_COMMAND = re.compile(r"^[a-z][a-z0-9-]*$")
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
+
+
+def _is_flag(value: object) -> bool:
+    """``-x`` or ``--some-name`` (an option's name, never a value)."""
+    if not isinstance(value, str) or not value.startswith("-"):
+        return False
+    name = value[2:] if value.startswith("--") else value[1:]
+    return bool(name) and name[0] != "-" and set(name) <= _NAME_CHARS
+
+
+def _is_command(value: object) -> bool:
+    return (
+        isinstance(value, str)
+        and bool(value)
+        and value[0].isalpha()
+        and value.islower()
+        and set(value) <= _NAME_CHARS
+    )
 
 # Environment variables that mean "running in CI" (their values are never read).
 CI_VARS = (
@@ -70,8 +86,8 @@ def _choice(value: Any, allowed: tuple[str, ...]) -> str | None:
 def build(run: Run, install_id: str) -> dict[str, Any]:
     """The v1 event for ``run`` (every field of the design, null where not applicable)."""
     facts = run.facts
-    command = run.command if run.command and _COMMAND.match(run.command) else "unknown"
-    flags = [f for f in run.flags if isinstance(f, str) and _FLAG.match(f)]
+    command = run.command if run.command and _is_command(run.command) else "unknown"
+    flags = [f for f in run.flags if _is_flag(f)]
     flags = [f for f in flags if len(f) <= schema.MAX_FLAG_LENGTH][: schema.MAX_FLAGS]
     error_type = None
     if not run.success:

@@ -58,7 +58,7 @@ def run(spool_path: Path, *, limit: float = HARD_LIMIT_S) -> int:
     lock = acquire_lock(spool_path, timeout=0.5)
     if lock is None:
         return 0
-    with Spool(spool_path, durable=False) as spool:
+    with Spool(spool_path) as spool:
         spool.set(flusher_pid=os.getpid(), flusher_started_ms=now_ms())
         base_url = decision.endpoint()
         problem = decision.endpoint_problem(base_url)

@@ -120,7 +120,6 @@ def after_command(run: Run) -> None:
 def _record(run: Run) -> None:
     from iconiq import paths
     from iconiq.telemetry import event
-    from iconiq.telemetry.spawn import flusher_running, spawn_flusher
 
     path = paths.telemetry_db_path()
     spool = open_spool(path)
@@ -132,8 +131,11 @@ def _record(run: Run) -> None:
         claimed = spool.append(payload["event_id"], body, claim_ms=CLAIM_MS)
     finally:
         spool.close()
-    if claimed and not flusher_running(path):
-        spawn_flusher(path)
+    if claimed:
+        from iconiq.telemetry.spawn import flusher_running, spawn_flusher
+
+        if not flusher_running(path):
+            spawn_flusher(path)
 
 
 def open_spool(path: Path) -> Spool:
@@ -143,13 +145,13 @@ def open_spool(path: Path) -> Spool:
     from iconiq.telemetry.spool import Spool, remove_files
 
     try:
-        return Spool(path)
+        return Spool(path, sync="OFF")
     except sqlite3.DatabaseError as exc:
         if getattr(exc, "sqlite_errorname", "") not in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
             raise
     os.replace(path, path.with_name(path.name + ".corrupt"))
     remove_files(path)
-    spool = Spool(path)
+    spool = Spool(path, sync="OFF")
     spool.bump("corrupt_spools")
     return spool
 
