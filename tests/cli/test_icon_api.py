@@ -111,7 +111,7 @@ def test_api_failures(
     openai_server.behaviour = behaviour
     started = time.monotonic()
     result = iconiq("icon", "-p", "x", "--retries", "0", env=openai_server.env(KEY))
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 20  # no long retry loop (a loaded machine is slow)
     assert result.returncode == code, result.stderr
     line = _one_line(result.stderr)
     assert words in line
@@ -135,7 +135,7 @@ def test_hang_times_out(iconiq: Runner, openai_server: OpenAIServer) -> None:
     result = iconiq(
         "icon", "-p", "x", "--timeout", "0.5", "--retries", "0", env=openai_server.env(KEY)
     )
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 20  # no long retry loop (a loaded machine is slow)
     assert result.returncode == 7
     assert "did not answer within 0.5s" in _one_line(result.stderr)
 
