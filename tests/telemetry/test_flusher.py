@@ -166,3 +166,44 @@ def test_insecure_endpoint_is_refused(
         assert "https" in (s.get("last_error") or "") and s.pending()[0] == 2
     result = cli("telemetry", "flush")
     assert result.returncode == 2 and "https" in result.stderr
+
+
+def test_tls_error_is_recorded_not_raised(
+    collector: Collector, spool_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from iconiq.telemetry.flusher import run
+
+    fill_spool(spool_path, 2)
+    monkeypatch.setenv("ICONIQ_TELEMETRY_ENDPOINT", collector.url.replace("http://", "https://"))
+    started = time.monotonic()
+    assert run(spool_path, limit=25) == 1  # soft deadline 5 s: retried, then given up
+    assert time.monotonic() - started < 20
+    with Spool(spool_path) as s:
+        assert s.get("last_error") == "tls error" and s.pending()[0] == 2
+        assert s.get_int("next_attempt_ms") > 0
+
+
+def test_watchdog_ends_a_stuck_flusher() -> None:
+    code = "import time; from iconiq.telemetry import flusher as f; f._watchdog(0.5); time.sleep(9)"
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", code], timeout=30)
+    assert done.returncode == 3 and time.monotonic() - started < 10
+
+
+def test_spawning_leaves_no_zombie(spool_path: Path) -> None:
+    fill_spool(spool_path, 1)
+    spawn_flusher(spool_path)
+    assert wait_until(lambda: bool(flusher_pids(spool_path)), 10)
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat[1]) == os.getpid():
+                children.append((entry.name, stat[0]))
+    assert [c for c in children if c[1] == "Z"] == []
+    [pid] = flusher_pids(spool_path)
+    assert int((Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split())[1]) != os.getpid()
+    wait_no_flusher(spool_path)

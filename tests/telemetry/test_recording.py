@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -117,4 +120,23 @@ def test_env_opt_out_writes_nothing_and_spawns_nothing(
     (iconiq_home / "telemetry-notice-shown").touch()
     assert cli("config", "path", env={var: "0"}).returncode == 0
     assert spool_path.exists() and len(events(spool_path)) == 1
+    wait_no_flusher(spool_path)
+
+
+def test_recording_path_imports_nothing_heavy(spool_path: Path, noticed: Path) -> None:
+    heavy = ("httpx", "tenacity", "filelock", "sqlite_utils", "openai")
+    code = (
+        "import sys; from iconiq.cli.main import main; main(['config', 'path']);"
+        f" print('LOADED=' + ','.join(m for m in {heavy!r} if m in sys.modules))"
+    )
+
+    def loaded(env: dict[str, str]) -> set[str]:
+        out = subprocess.run(
+            [sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True
+        ).stdout
+        line = [x for x in out.splitlines() if x.startswith("LOADED=")][-1]
+        return {m for m in line.removeprefix("LOADED=").split(",") if m}
+
+    assert loaded({}) <= loaded({"DO_NOT_TRACK": "1"})
+    assert len(events(spool_path)) == 1  # the "on" run did record
     wait_no_flusher(spool_path)
