@@ -62,6 +62,14 @@ if _RuntimeParam is not None:
                 ) from None
 
 
+def _checks_paths(info: Any) -> bool:
+    """True when a Path parameter asks typer to check or resolve it (keep typer's way)."""
+    asks = ("exists", "writable", "resolve_path", "allow_dash", "path_type")
+    if any(getattr(info, name, None) for name in asks):
+        return True
+    return getattr(info, "file_okay", True) is False or getattr(info, "dir_okay", True) is False
+
+
 def _lighten(params: list[Any]) -> None:
     """Give simple parameters the pydantic-free converter."""
     if _RuntimeParam is None:
@@ -76,6 +84,8 @@ def _lighten(params: list[Any]) -> None:
         if getattr(info, "min", None) is not None or getattr(info, "max", None) is not None:
             continue
         if getattr(info, "parser", None) is not None or getattr(info, "click_type", None):
+            continue
+        if desc.annotation is Path and _checks_paths(info):
             continue
         param._runtime_param = _PlainParam(parameter_info=info, annotation=desc.annotation)
 
