@@ -92,10 +92,11 @@ def icon(
     dall-e-3 (default), gpt-image-1, dall-e-2 need OPENAI_API_KEY (or the
     openai.api_key setting); local draws an offline placeholder, no key needed.
     """
-    from iconiq import settings
+    from iconiq import run, settings
     from iconiq.icons import models
     from iconiq.icons.generate import IconRequest, generate
 
+    run.current().note(prompt_length=len(prompt))  # also when an option below is bad
     chosen = model or settings.get("icon.model") or DEFAULT_MODEL
     request = IconRequest(
         prompt=prompt,
@@ -107,7 +108,7 @@ def icon(
         fmt=fmt,
         sizes=models.parse_sizes(sizes) if sizes is not None else None,
         transparent=transparent,
-        output=Path(output) if output else None,
+        output=Path(output).expanduser() if output else None,
         output_is_dir=(output or "").endswith(("/", os.sep)),
         force=force,
         base_url=base_url,
