@@ -133,3 +133,16 @@ def test_exactly_once_through_chaos(
     assert stored(server, ids) == {i: 1 for i in ids}
     snapshot = proxy.snapshot()
     assert snapshot.get("lost_ack", 0) >= 1 and snapshot.get("error_500", 0) >= 1
+
+
+def test_purge_remote_erases_this_install_on_the_server(
+    server: ServerHandle, proxy: ChaosProxy, spool_path: Path
+) -> None:
+    ids = fill_spool(spool_path, 30)
+    assert manage.flush_now().delivered
+    assert stored(server, ids) == {i: 1 for i in ids}
+    old = controls.status()["install_id"]
+    result = cli("telemetry", "purge", "--remote")
+    assert result.returncode == 0, result.stderr
+    assert stored(server, ids) == {}
+    assert controls.status()["install_id"] not in (None, old)
