@@ -98,8 +98,13 @@ def test_dashboard_in_a_real_browser(server: ServerHandle, browser: Any) -> None
         assert canvases, path
         for canvas in canvases:
             assert canvas.evaluate(PAINTED) > 500, (path, canvas.get_attribute("aria-label"))
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"dashboard-{path.strip('/') or 'overview'}.png"),
+                        full_page=True)
+    page.goto(server.base_url + "/growth")
+    assert page.locator("#panel-cohorts table.cohort tbody tr").count() >= 3
+    page.screenshot(path=str(ARTIFACTS / "dashboard-growth.png"), full_page=True)
     page.goto(server.base_url + "/")
-    ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
     assert (ARTIFACTS / "dashboard.png").stat().st_size > 20_000
 
