@@ -58,12 +58,14 @@ def flush(
         typer.echo("Uploading in the background; see `iconiq telemetry status`.")
         return
     total = manage.pending_count()
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     with Progress(
         TextColumn("Uploading events"),
         BarColumn(),
         MofNCompleteColumn(),
+        console=Console(stderr=True),
         transient=total < 1000,
         disable=total == 0,
     ) as bar:
