@@ -11,7 +11,8 @@ up, a closed port (refused) or a socket that accepts and never answers
 (black-holed). Prints the median wall time per cell and its ratio to no
 telemetry, all measured side by side in this one run (runs interleaved).
 
-A cell whose first run takes over 2 s gets 3 runs, run concurrently (they only
+A first probe run of every cell (not counted) warms caches; a cell whose probe
+takes over 3 s gets 3 runs, all such runs side by side at the end (they only
 wait on the network); a run is cut at ``--cap`` seconds and shown as ``>cap``.
 """
 
@@ -32,8 +33,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _endpoints import BlackHole, Collector, closed_port  # noqa: E402
 
 JOB = str(Path(__file__).resolve().parent / "_peer_job.py")
-PEERS = ["none", "iconiq", "posthog", "segment", "seed"]
+PROBE_CAP = 3.0
+SLOW_RUNS = 3
+PEERS = ["none", "iconiq", "posthog", "segment", "seed", "cli-off", "cli-on"]
 LABELS = {
+    "cli-off": "iconiq icon --model local, DO_NOT_TRACK=1",
+    "cli-on": "iconiq icon --model local, telemetry on",
     "none": "no telemetry",
     "iconiq": "iconiq (spool + detached flusher)",
     "posthog": "posthog-python (shutdown at exit)",
@@ -63,10 +68,17 @@ def env_for(endpoint: str, home: str) -> dict[str, str]:
 
 def timed(peer: str, endpoint: str, home: str, cap: float) -> float:
     """Wall time of one run of the job, from spawn to exit (cap when it had to be cut)."""
+    argv, env = [sys.executable, JOB, peer, endpoint], env_for(endpoint, home)
+    if peer.startswith("cli-"):  # the real CLI, its own telemetry on or off
+        out = str(Path(home, "icon.png"))
+        argv = [sys.executable, "-m", "iconiq", "icon", "--model", "local", "--prompt",
+                "a rocket ship", "--output", out, "--force"]
+        if peer == "cli-off":
+            env["DO_NOT_TRACK"] = "1"
     started = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, JOB, peer, endpoint],
-        env=env_for(endpoint, home),
+        argv,
+        env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -84,30 +96,29 @@ def measure(
     endpoints: dict[str, str], peers: list[str], runs: int, cap: float, homes: dict[str, str]
 ) -> dict[tuple[str, str], list[float]]:
     samples: dict[tuple[str, str], list[float]] = {}
+    slow: list[tuple[str, str]] = []
     for where, url in endpoints.items():
-        for peer in peers:  # warm-up (not counted): caches, first-run notice, spool creation
-            if where == "up" or peer in {"none", "iconiq"}:
-                timed(peer, url, homes[where], cap)
-        slow: list[str] = []
+        # Probe (not counted): warms caches and the iconiq spool, and finds the cells
+        # that wait on the network for seconds (those get 3 runs, concurrently, below).
+        for peer in peers:
+            if timed(peer, url, homes[where], PROBE_CAP) >= PROBE_CAP:
+                slow.append((where, peer))
+        fast = [p for p in peers if (where, p) not in slow]
         for rep in range(runs):
-            order = peers[rep % len(peers):] + peers[: rep % len(peers)]
-            for peer in order:
-                cell = samples.setdefault((where, peer), [])
-                if peer in slow:
-                    continue
-                cell.append(timed(peer, url, homes[where], cap))
-                if rep == 0 and cell[0] > 2.0:
-                    slow.append(peer)
-            print(f"  {where}: run {rep + 1}/{runs}", file=sys.stderr, flush=True)
-        if slow:
-            jobs = [(peer, i) for peer in slow for i in range(2)]
-            print(f"  {where}: {len(jobs)} slow runs concurrently", file=sys.stderr, flush=True)
-            with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
-                futures = {
-                    pool.submit(timed, peer, url, homes[where], cap): peer for peer, _ in jobs
-                }
-                for future, peer in futures.items():
-                    samples[(where, peer)].append(future.result())
+            for peer in fast[rep % len(fast):] + fast[: rep % len(fast)]:
+                samples.setdefault((where, peer), []).append(timed(peer, url, homes[where], cap))
+        print(f"  {where}: {runs} runs of {', '.join(fast)}", file=sys.stderr, flush=True)
+    if slow:
+        jobs = [cell for cell in slow for _ in range(SLOW_RUNS)]
+        print(f"  {len(jobs)} runs of slow cells {slow}, concurrently (cap {cap:.0f} s)",
+              file=sys.stderr, flush=True)
+        with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+            futures = [
+                (cell, pool.submit(timed, cell[1], endpoints[cell[0]], homes[cell[0]], cap))
+                for cell in jobs
+            ]
+            for cell, future in futures:
+                samples.setdefault(cell, []).append(future.result())
     return samples
 
 
@@ -120,10 +131,10 @@ def fmt(seconds: float, cap: float) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=9)
-    parser.add_argument("--cap", type=float, default=120.0)
+    parser.add_argument("--cap", type=float, default=420.0)
     args = parser.parse_args()
 
-    peers = [p for p in PEERS if p != "iconiq" or iconiq_available()]
+    peers = [p for p in PEERS if p not in {"iconiq", "cli-on"} or iconiq_available()]
     collector, hole = Collector(), BlackHole()
     endpoints = {
         "up": collector.url,
@@ -141,22 +152,27 @@ def main() -> int:
     hole.close()
 
     print(f"\nMedian wall time of one short command, {args.runs} runs per fast cell "
-          f"(3 for cells over 2 s), {sys.platform}, python {sys.version.split()[0]}")
-    header = f"| {'telemetry':<38} |" + "".join(f" {w:>20} |" for w in endpoints)
+          f"(3 for cells over {PROBE_CAP:.0f} s), {sys.platform}, python {sys.version.split()[0]}")
+    header = f"| {'telemetry':<42} |" + "".join(f" {w:>20} |" for w in endpoints)
     print(header)
-    print("|" + "-" * 40 + "|" + ("-" * 21 + ":|") * len(endpoints))
+    print("|" + "-" * 44 + "|" + ("-" * 21 + ":|") * len(endpoints))
     for peer in peers:
         cells = []
         for where in endpoints:
             med = statistics.median(samples[(where, peer)])
-            base = statistics.median(samples[(where, "none")])
-            ratio = "" if peer == "none" else f" x{med / base:.2f}"
+            base = statistics.median(
+                samples[(where, "cli-off" if peer == "cli-on" else "none")]
+            )
+            ratio = "" if peer in {"none", "cli-off"} else f" x{med / base:.1f}"
+            if med >= args.cap:
+                ratio = f" >x{med / base:.0f}"
             cells.append(f" {fmt(med, args.cap) + ratio:>20} |")
-        print(f"| {LABELS[peer]:<38} |" + "".join(cells))
+        print(f"| {LABELS[peer]:<42} |" + "".join(cells))
     up = collector.count
     print("\nEvents the collector received (unique/total): "
           + ", ".join(f"{sdk} {up(sdk)[0]}/{up(sdk)[1]}" for sdk in
                       ("iconiq", "posthog", "segment", "seed")))
+    print("Ratios: to no telemetry; the iconiq CLI rows to the same command with DO_NOT_TRACK=1.")
     print(f"Measured in {total:.0f} s.")
     if "iconiq" not in peers:
         print("iconiq row missing: iconiq.telemetry.hooks is not importable yet.")
