@@ -56,7 +56,8 @@ def main() -> None:
     for name, values in samples.items():
         med = statistics.median(values)
         print(f"{name:<22} {med:>10.1f} {min(values):>9.1f} {med / base:>9.2f}")
-    print(f"({args.runs} runs each, interleaved; {sys.executable})")
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(f"({args.runs} runs each, interleaved; load average {load}; {sys.executable})")
 
 
 if __name__ == "__main__":
