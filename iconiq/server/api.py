@@ -8,18 +8,19 @@ that is not JSON (415) or a client over its rate (429 with ``Retry-After``).
 
 from __future__ import annotations
 
+import ipaddress
 import time
 import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from iconiq.server import geo
-from iconiq.server.body import BodyError, read_json
-from iconiq.server.events import Row, validate
+from iconiq.server.body import BodyError, parse_json, read_body
+from iconiq.server.events import Batch, Event, Row, check_time, validate
 from iconiq.telemetry.schema import MAX_BATCH_EVENTS
 
 router = APIRouter()
@@ -90,26 +91,69 @@ _BATCH_SCHEMA: dict[str, Any] = {
 }
 
 
-async def _ingest(request: Request, events: list[Any]) -> JSONResponse:
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address | None
+
+
+async def _admit(request: Request) -> tuple[Address, JSONResponse | None]:
+    """The client address (to derive a country, then forget) and a 429 if over its rate."""
     state = request.app.state
-    limiter = state.limiter
     peer = request.client.host if request.client else None
     addr = geo.client_address(
         peer, request.headers.get("x-forwarded-for"), state.settings.trusted_proxies
     )
-    if limiter is not None:
-        wait = await run_in_threadpool(limiter.check, addr)
+    if state.limiter is not None:
+        wait = await run_in_threadpool(state.limiter.check, addr)
         if wait is not None:
-            return _problem(429, "rate limit exceeded", {"Retry-After": str(int(wait))})
+            return addr, _problem(429, "rate limit exceeded", {"Retry-After": str(int(wait))})
+    return addr, None
+
+
+def _validated(raw: bytes, batch: bool, now: int, retention_ms: int) -> list[Event | str]:
+    """Each event, validated, or the reason it is rejected; BodyError for a bad envelope.
+
+    Fast path: the whole body parsed and validated in one pass by pydantic-core; when
+    anything in it is invalid, the body is parsed again and each event checked alone.
+    """
+    try:
+        if batch:
+            events = Batch.model_validate_json(raw).events
+        else:
+            events = [Event.model_validate_json(raw)]
+        return [check_time(e, now, retention_ms) for e in events]
+    except ValidationError:
+        pass
+    body = parse_json(raw)
+    if batch:
+        items = body.get("events") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise BodyError(400, 'the body must be an object {"events": [...]}')
+        if len(items) > MAX_BATCH_EVENTS:
+            raise BodyError(413, f"at most {MAX_BATCH_EVENTS} events per batch")
+    else:
+        if not isinstance(body, dict):
+            raise BodyError(400, "the body must be one event, a JSON object")
+        items = [body]
+    return [validate(item, now, retention_ms) for item in items]
+
+
+async def _ingest(request: Request, batch: bool) -> JSONResponse:
+    state = request.app.state
+    addr, refused = await _admit(request)
+    if refused is not None:
+        return refused
     country = geo.country_of(addr)
-    del addr, peer
+    del addr
     now = int(time.time() * 1000)
+    try:
+        raw = await read_body(request)
+        results = _validated(raw, batch, now, state.settings.retention_ms)
+    except BodyError as exc:
+        return _problem(exc.status, exc.message)
     rows: list[Row] = []
     rejected: list[dict[str, Any]] = []
     seen: set[str] = set()
     duplicates_in_request = 0
-    for index, raw in enumerate(events):
-        result = validate(raw, now, state.settings.retention_ms)
+    for index, result in enumerate(results):
         if isinstance(result, str):
             rejected.append({"index": index, "error": result})
         elif result.event_id in seen:
@@ -122,13 +166,6 @@ async def _ingest(request: Request, events: list[Any]) -> JSONResponse:
     return JSONResponse({"accepted": accepted, "duplicates": duplicates, "rejected": rejected})
 
 
-async def _read(request: Request) -> Any:
-    try:
-        return await read_json(request)
-    except BodyError as exc:
-        return _problem(exc.status, exc.message)
-
-
 @router.post(
     "/v1/track",
     response_model=Outcome,
@@ -137,12 +174,7 @@ async def _read(request: Request) -> Any:
     summary="Record one event",
 )
 async def track(request: Request) -> JSONResponse:
-    body = await _read(request)
-    if isinstance(body, JSONResponse):
-        return body
-    if not isinstance(body, dict):
-        return _problem(400, "the body must be one event, a JSON object")
-    return await _ingest(request, [body])
+    return await _ingest(request, batch=False)
 
 
 @router.post(
@@ -153,15 +185,7 @@ async def track(request: Request) -> JSONResponse:
     summary="Record up to 500 events",
 )
 async def batch(request: Request) -> JSONResponse:
-    body = await _read(request)
-    if isinstance(body, JSONResponse):
-        return body
-    events = body.get("events") if isinstance(body, dict) else None
-    if not isinstance(events, list):
-        return _problem(400, 'the body must be an object {"events": [...]}')
-    if len(events) > MAX_BATCH_EVENTS:
-        return _problem(413, f"at most {MAX_BATCH_EVENTS} events per batch")
-    return await _ingest(request, events)
+    return await _ingest(request, batch=True)
 
 
 @router.delete(
@@ -181,14 +205,10 @@ async def erase_install(
         canonical = str(uuid.UUID(install_id))
     except ValueError:
         return _problem(400, "install_id must be a UUID")
-    if state.limiter is not None:
-        peer = request.client.host if request.client else None
-        addr = geo.client_address(
-            peer, request.headers.get("x-forwarded-for"), state.settings.trusted_proxies
-        )
-        wait = await run_in_threadpool(state.limiter.check, addr)
-        if wait is not None:
-            return _problem(429, "rate limit exceeded", {"Retry-After": str(int(wait))})
+    _addr, refused = await _admit(request)
+    del _addr
+    if refused is not None:
+        return refused
     erased = await run_in_threadpool(state.store.erase_install, canonical)
     return JSONResponse({"install_id": canonical, "erased": erased})
 

@@ -66,8 +66,8 @@ async def _plain(chunks: AsyncIterator[bytes], limit: int) -> bytes:
     return bytes(out)
 
 
-async def read_json(request: Request, limit: int = MAX_BATCH_BYTES) -> Any:
-    """The parsed JSON body, or BodyError (400, 413 or 415)."""
+async def read_body(request: Request, limit: int = MAX_BATCH_BYTES) -> bytes:
+    """The (decompressed) bytes of a JSON body, or BodyError (400, 413 or 415)."""
     _check_content_type(request)
     declared = request.headers.get("content-length")
     if declared is not None:
@@ -85,6 +85,11 @@ async def read_json(request: Request, limit: int = MAX_BATCH_BYTES) -> Any:
         raise BodyError(415, "Content-Encoding must be gzip or identity")
     if not raw.strip():
         raise BodyError(400, "the body is empty")
+    return raw
+
+
+def parse_json(raw: bytes) -> Any:
+    """The parsed JSON value, or BodyError 400."""
     try:
         return json.loads(raw)
     except (ValueError, RecursionError) as exc:

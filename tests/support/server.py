@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,11 +59,14 @@ def running_server(
     env: Mapping[str, str] | None = None,
     directory: Path | None = None,
     timeout: float = 30.0,
+    launcher: Sequence[str] | None = None,
 ) -> Iterator[ServerHandle]:
     """Start ``iconiq-server serve`` on 127.0.0.1:<ephemeral>, yield its handle, stop it.
 
     Files (the default SQLite database, the log) go to ``directory`` when given (kept
     afterwards, e.g. to read the log once the server stopped), else to a temporary one.
+    ``launcher`` replaces the command run before ``serve`` (default: this Python running
+    ``-m iconiq.server.cli``).
     """
     with tempfile.TemporaryDirectory(prefix="iconiq-server-") as tmp:
         work = Path(directory or tmp)
@@ -84,7 +87,7 @@ def running_server(
         )
         child_env.pop("ICONIQ_DATABASE_URL", None)
         child_env.update(env or {})
-        args = [*_server_command(), "serve", "--host", "127.0.0.1", "--port", "0"]
+        args = [*(launcher or _server_command()), "serve", "--host", "127.0.0.1", "--port", "0"]
         args += ["--database", url, "--port-file", str(port_file)]
         with log_path.open("wb") as log:
             proc = subprocess.Popen(
