@@ -6,8 +6,9 @@ Two measurements, every cell side by side in this one run (interleaved):
 
 * hooks: ``before_command`` + ``after_command`` of one run, in process (the
   work telemetry adds to a command: settings, spool append, maybe a spawn);
-* cli: wall time of ``python -m iconiq config path`` as a fresh process (the
-  user's view, imports included).
+* cli: wall and CPU time of ``python -m iconiq config path`` as a fresh process
+  (the user's view, imports included; on a loaded machine the wall time is
+  noisy, the CPU time of the process much less so).
 
 Cells: telemetry off (DO_NOT_TRACK=1); on with a collector on 127.0.0.1 that
 answers (up); on with a closed loopback port (refused); on with a loopback
@@ -80,6 +81,10 @@ def cell_env(name: str, endpoint: str, base: Path) -> dict[str, str]:
     (home / "telemetry-notice-shown").touch()
     env = {k: v for k, v in os.environ.items() if k not in OPT_OUTS}
     env.update(ICONIQ_HOME=str(home), ICONIQ_TELEMETRY_ENDPOINT=endpoint, NO_PROXY="*")
+    # As installed packages are: compiled once (this machine sets PYTHONDONTWRITEBYTECODE,
+    # which would make every process compile iconiq's modules again).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(base / "pycache")
     if name == "off":
         env["DO_NOT_TRACK"] = "1"
     return env
@@ -104,17 +109,21 @@ def time_hooks(env: dict[str, str]) -> float:
         os.environ.update(saved)
 
 
-def time_cli(env: dict[str, str]) -> float:
+def time_cli(env: dict[str, str]) -> tuple[float, float]:
+    """(wall ms, CPU ms) of one ``iconiq config path`` process."""
     started = time.perf_counter()
-    subprocess.run(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "iconiq", "config", "path"],
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        check=True,
     )
-    return (time.perf_counter() - started) * 1000
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    assert proc.returncode == 0
+    wall = (time.perf_counter() - started) * 1000
+    return wall, (usage.ru_utime + usage.ru_stime) * 1000
 
 
 def heavy_modules(env: dict[str, str]) -> list[str]:
@@ -154,13 +163,14 @@ def main() -> None:
         "on, refused": closed_port(),
         "on, black-holed": hole.url,
     }
-    with tempfile.TemporaryDirectory(prefix="iconiq-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="iconiq-bench-", ignore_cleanup_errors=True) as tmp:
         envs = {
             name: cell_env(name.replace(",", "").replace(" ", "-"), url, Path(tmp))
             for name, url in endpoints.items()
         }
         hooks: dict[str, list[float]] = {name: [] for name in envs}
         clis: dict[str, list[float]] = {name: [] for name in envs}
+        cpus: dict[str, list[float]] = {name: [] for name in envs}
         for env in envs.values():  # warm-up, not counted
             time_hooks(env)
             time_cli(env)
@@ -171,18 +181,23 @@ def main() -> None:
         for _ in range(args.cli):
             for name, env in envs.items():
                 settle(envs)
-                clis[name].append(time_cli(env))
+                wall, cpu = time_cli(env)
+                clis[name].append(wall)
+                cpus[name].append(cpu)
         heavy = {name: heavy_modules(env) for name, env in envs.items()}
+        settle(envs, limit=10)
     hole.close()
     collector.__exit__()
 
     base_hook = statistics.median(hooks["off"])
     base_cli = statistics.median(clis["off"])
+    base_cpu = statistics.median(cpus["off"])
     print(f"telemetry overhead: {args.hooks} hook runs, {args.cli} CLI runs per cell, interleaved")
     print()
     header = (
         f"| {'cell':<16} | hooks median ms | hooks p90 ms | added vs off ms |"
-        f" CLI min ms | CLI median ms | CLI vs off ms | CLI ratio | heavy modules loaded |"
+        f" CLI wall median ms | wall vs off ms | CLI CPU median ms | CPU vs off ms |"
+        f" heavy modules loaded |"
     )
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
@@ -190,10 +205,10 @@ def main() -> None:
         h = sorted(hooks[name])
         med, p90 = statistics.median(h), h[int(len(h) * 0.9) - 1]
         cmed = statistics.median(clis[name])
+        cpu = statistics.median(cpus[name])
         print(
             f"| {name:<16} | {med:15.2f} | {p90:12.2f} | {med - base_hook:15.2f} |"
-            f" {min(clis[name]):10.1f} |"
-            f" {cmed:13.1f} | {cmed - base_cli:+13.1f} | {cmed / base_cli:9.3f} |"
+            f" {cmed:18.1f} | {cmed - base_cli:+14.1f} | {cpu:17.1f} | {cpu - base_cpu:+13.1f} |"
             f" {','.join(heavy[name]) or '-':<20} |"
         )
     print()

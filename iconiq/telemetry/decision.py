@@ -8,7 +8,6 @@ Precedence (shared/design.md): environment opt-out (``DO_NOT_TRACK``, then
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 DEFAULT_ENDPOINT = "https://api.iconiq-analytics.com"
@@ -17,11 +16,18 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 ENV_OPT_OUTS = ("DO_NOT_TRACK", "ICONIQ_TELEMETRY_DISABLED")
 
 
-@dataclass(frozen=True)
 class Decision:
-    enabled: bool
-    # DO_NOT_TRACK, ICONIQ_TELEMETRY_DISABLED, config file, config file unreadable, default
-    source: str
+    """On or off, and the setting that decided (a plain class: kept cheap to import)."""
+
+    __slots__ = ("enabled", "source")
+
+    def __init__(self, enabled: bool, source: str) -> None:
+        self.enabled = enabled
+        # DO_NOT_TRACK, ICONIQ_TELEMETRY_DISABLED, config file, config file unreadable, default
+        self.source = source
+
+    def __repr__(self) -> str:
+        return f"Decision(enabled={self.enabled}, source={self.source!r})"
 
 
 def _opted_out(value: str | None) -> bool:
@@ -33,6 +39,10 @@ def decide() -> Decision:
         if _opted_out(os.environ.get(name)):
             return Decision(False, name)
     try:
+        from iconiq import paths
+
+        if not paths.config_path().exists():  # the common case: no TOML parser to load
+            return Decision(True, "default")
         from iconiq import settings
 
         value = settings.get("telemetry.enabled")

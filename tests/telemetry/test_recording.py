@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from iconiq.cli.main import main
 from iconiq.run import Run
@@ -140,3 +142,22 @@ def test_recording_path_imports_nothing_heavy(spool_path: Path, noticed: Path) -
     assert loaded({}) <= loaded({"DO_NOT_TRACK": "1"})
     assert len(events(spool_path)) == 1  # the "on" run did record
     wait_no_flusher(spool_path)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(
+        st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=12),
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.text()
+        | st.lists(st.text(max_size=8), max_size=4)
+        | st.floats(allow_nan=False),
+        max_size=8,
+    )
+)
+def test_event_json_is_exactly_json_dumps(event: dict[str, object]) -> None:
+    from iconiq.telemetry.event import dumps
+
+    assert dumps(event) == json.dumps(event, separators=(",", ":"), ensure_ascii=True)
