@@ -63,10 +63,12 @@ def plan_paths(
     if is_dir:
         directory, stem = output, slug(prompt)
     else:
-        directory, stem = output.parent, output.stem if output.suffix else output.name
         named = format_from_suffix(output)
         if named is not None and named != fmt:
             raise InvalidInput(f"--output {output.name} does not match --format {fmt}")
+        # Keep the user's own suffix (x.jpeg stays x.jpeg); an unknown one is part of the name.
+        directory, stem = output.parent, output.stem if named else output.name
+        suffix = output.suffix if named else suffix
     per_file_sizes = sizes is not None and fmt in {"png", "webp", "jpeg"}
     targets: list[Target] = []
     for variant in range(n):

@@ -89,3 +89,16 @@ def test_wide_image_kept_as_is_without_sizes() -> None:
     data = output.encode(_wide(), "png", None, None)
     with Image.open(io.BytesIO(data)) as png:
         assert png.size == (300, 200)
+
+
+def test_users_file_name_is_kept(tmp_path: Path) -> None:
+    def names(out: str, fmt: str) -> list[str]:
+        targets = output.plan_paths(
+            output=tmp_path / out, prompt="p", fmt=fmt, n=1, sizes=None, force=False
+        )
+        return [p.name for t in targets for p, _ in t.files]
+
+    assert names("x.jpeg", "jpeg") == ["x.jpeg"]
+    assert names("x.JPG", "jpeg") == ["x.JPG"]
+    assert names("icon.v2", "png") == ["icon.v2.png"]
+    assert names("plain", "ico") == ["plain.ico"]
