@@ -207,3 +207,27 @@ def test_spawning_leaves_no_zombie(spool_path: Path) -> None:
     [pid] = flusher_pids(spool_path)
     assert int((Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split())[1]) != os.getpid()
     wait_no_flusher(spool_path)
+
+
+def test_first_run_race_on_a_fresh_home(
+    collector: Collector, spool_path: Path, noticed: Path
+) -> None:
+    """Eight commands create and migrate the spool at the same moment: none fails, all count."""
+    collector.mode = "503"  # keep the events in the spool to count them
+    assert not spool_path.exists()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "iconiq", "config", "path"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(8)
+    ]
+    outputs = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 8
+    assert all(err == "" for _, err in outputs)
+    wait_no_flusher(spool_path)
+    with Spool(spool_path) as s:
+        assert s.pending()[0] == 8 and s.get_int("record_errors") == 0
