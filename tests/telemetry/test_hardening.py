@@ -143,3 +143,32 @@ def test_prompt_on_a_terminal(
         assert wait_until(lambda: spool_path.exists() and pending(spool_path) >= 0, 10)
         assert not (iconiq_home / "config.toml").exists()
         wait_no_flusher(spool_path)
+
+
+def test_full_disk_leaves_the_command_unchanged(spool_path: Path, noticed: Path) -> None:
+    """No file may grow (RLIMIT_FSIZE = 0, as on a full disk): the spool cannot be written."""
+    import resource
+
+    from tests.telemetry.conftest import fill_spool
+
+    fill_spool(spool_path, 3)
+
+    def full_disk() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+
+    def run(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "iconiq", "config", "path"],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=full_disk,
+            timeout=60,
+        )
+
+    off, on = run({"DO_NOT_TRACK": "1"}), run({})
+    assert (on.returncode, on.stdout, on.stderr) == (off.returncode, off.stdout, off.stderr)
+    assert on.returncode == 0
+    assert pending(spool_path) == 3  # nothing could be added, nothing was lost
+    wait_no_flusher(spool_path)
