@@ -103,7 +103,8 @@ def before_command(run: Run) -> None:
 def after_command(run: Run) -> None:
     """Append this run's event to the spool; start a flusher when one is due."""
     try:
-        if _state["suppressed"] or not should_record(run):
+        suppressed, _state["suppressed"] = _state["suppressed"], False  # one run only
+        if suppressed or not should_record(run):
             return
         from iconiq.telemetry.decision import decide
 
