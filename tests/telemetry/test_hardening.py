@@ -52,21 +52,17 @@ def test_unwritable_home_leaves_the_command_unchanged(tmp_path: Path) -> None:
     assert failing_on.stdout == failing_off.stdout and "Traceback" not in failing_on.stderr
 
 
-def test_read_only_spool_leaves_the_command_unchanged(spool_path: Path, noticed: Path) -> None:
-    from tests.telemetry.conftest import fill_spool
-
-    fill_spool(spool_path, 1)
-    spool_path.parent.chmod(0o500)
-    spool_path.chmod(0o400)
-    try:
-        off = baseline("config", "path")
-        on = cli("config", "path")
-        assert (on.returncode, on.stdout) == (off.returncode, off.stdout)
-        assert "Traceback" not in on.stderr
-    finally:
-        spool_path.parent.chmod(0o700)
-        spool_path.chmod(0o600)
-    wait_no_flusher(spool_path)
+def test_unreadable_spool_leaves_the_command_unchanged(spool_path: Path, noticed: Path) -> None:
+    """The spool's path cannot be opened as a database (a directory is in the way; file
+    modes would not stop root, which runs CI)."""
+    spool_path.mkdir()
+    (spool_path / "keep").write_text("not ours")
+    off = baseline("config", "path")
+    on = cli("config", "path")
+    assert (on.returncode, on.stdout, on.stderr) == (off.returncode, off.stdout, off.stderr)
+    assert (spool_path / "keep").read_text() == "not ours"
+    info = cli("telemetry", "status", "--json")
+    assert info.returncode == 0 and '"spool_error": "' in info.stdout
 
 
 def test_black_holed_endpoint_costs_the_command_nothing(
