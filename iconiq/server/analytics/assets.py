@@ -58,7 +58,7 @@ def static_response(given_digest: str, name: str) -> Response:
     files = _files()
     if name not in files:  # also refuses "../x", "a/b", "%2e%2e": only known names pass
         return Response("not found\n", status_code=404, media_type="text/plain")
-    suffix = name[name.rfind("."):]
+    suffix = name[name.rfind(".") :]
     cache_control = (
         "public, max-age=31536000, immutable" if given_digest == digest(name) else "no-cache"
     )

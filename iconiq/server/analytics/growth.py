@@ -62,10 +62,7 @@ def heavy_installs(conn: Any, dialect: str, f: Filters) -> Table:
             " WHERE week BETWEEN ? AND ? GROUP BY install_id"
         )
     rows = fetch(conn, dialect, f"{sql} ORDER BY 2 DESC, 1 LIMIT {HEAVY_LIMIT}", params)
-    out = [
-        [str(i), int(n), int(w), round(int(n) / weeks, 1)]
-        for i, n, w, _ in rows
-    ]
+    out = [[str(i), int(n), int(w), round(int(n) / weeks, 1)] for i, n, w, _ in rows]
     return Table(
         ["install_id", "commands", "active_weeks", "commands_per_week"],
         out,

@@ -48,9 +48,11 @@ def _triggers_postgres(conn: Any) -> None:
 
 MIGRATIONS: list[Migration] = [
     Migration("analytics_0001_rollups", sqlite=_rollups_sqlite, postgres=_rollups_postgres),
-    Migration("analytics_0002_active_by_version", sqlite=_active_sqlite,
-              postgres=_active_postgres),
+    Migration("analytics_0002_active_by_version", sqlite=_active_sqlite, postgres=_active_postgres),
     # Re-create the triggers (PostgreSQL gained a per-install-day advisory lock).
-    Migration("analytics_0003_trigger_lock", sqlite=_triggers_sqlite,
-              postgres=_triggers_postgres),
+    Migration("analytics_0003_trigger_lock", sqlite=_triggers_sqlite, postgres=_triggers_postgres),
+    # PostgreSQL: statement-level triggers over transition tables replace the row triggers.
+    Migration(
+        "analytics_0004_statement_triggers", sqlite=_triggers_sqlite, postgres=_triggers_postgres
+    ),
 ]

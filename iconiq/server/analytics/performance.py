@@ -33,9 +33,7 @@ def percentile(counts: dict[int, int], p: float) -> float | None:
     return None  # pragma: no cover - unreachable: seen reaches total
 
 
-def histograms(
-    conn: Any, dialect: str, f: Filters, metric: str
-) -> dict[str, dict[int, int]]:
+def histograms(conn: Any, dialect: str, f: Filters, metric: str) -> dict[str, dict[int, int]]:
     """Bucket counts per command, plus ``*`` for all commands together."""
     where, params = f.where()
     rows = fetch(

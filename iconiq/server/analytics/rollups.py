@@ -18,13 +18,17 @@ from contextlib import contextmanager
 from typing import Any
 
 from iconiq.server.analytics import triggers
+from iconiq.server.analytics.aggregates import (
+    DAILY_COLUMNS,
+    HIST_COLUMNS,
+    daily_selects,
+    hist_selects,
+)
 from iconiq.server.analytics.db import execute
 from iconiq.server.analytics.schema import (
     DAY_MS,
-    DIMENSIONS,
     TABLES,
     active_sql,
-    bucket_bounds,
     fill_buckets,
     tables_sql,
 )
@@ -60,13 +64,6 @@ def suspended_triggers(conn: Any, dialect: str) -> Iterator[None]:
         create_triggers(conn, dialect)
 
 
-def _bucket_sql(dialect: str, col: str) -> str:
-    if dialect == "postgres":
-        bounds = ",".join(str(b) for b in bucket_bounds())
-        return f"(width_bucket(e.{col}, ARRAY[{bounds}]::bigint[]) - 1)"
-    return triggers.bucket(f"e.{col}")
-
-
 ACTIVE_REBUILD = [
     "INSERT INTO an_active (period, start, version, installs)"
     " SELECT 'd', day, '', count(DISTINCT install_id) FROM an_install_days GROUP BY day",
@@ -91,35 +88,12 @@ def upgrade_active(conn: Any, dialect: str) -> None:
 
 def rebuild_sql(dialect: str) -> list[str]:
     """Statements that recompute every rollup table from ``events``."""
-    daily = (
-        "INSERT INTO an_daily (dim, day, version, command, value, events, failures,"
-        " prompt_sum, prompt_n)"
-    )
-    agg = (
-        "count(*), sum(CASE WHEN e.success THEN 0 ELSE 1 END),"
-        " sum(COALESCE(e.prompt_length, 0)), count(e.prompt_length)"
-    )
-    key = "e.timestamp / 86400000, e.version, e.command"
     out = [f"DELETE FROM {table}" for table in TABLES]
-    out.append(f"{daily} SELECT 'total', {key}, '', {agg} FROM events e GROUP BY 2, 3, 4")
-    for dim, value in DIMENSIONS.items():
-        v = value.format(r="e")
-        out.append(
-            f"{daily} SELECT '{dim}', {key}, {v}, {agg} FROM events e"
-            f" WHERE {v} IS NOT NULL GROUP BY 2, 3, 4, 5"
-        )
-    out.append(
-        f"{daily} SELECT 'flag', {key}, e.value, {agg} FROM (SELECT DISTINCT e.event_id,"
-        " e.timestamp, e.version, e.command, e.success, e.prompt_length, j.value AS value"
-        f" FROM events e, {triggers.flag_values('e', dialect)}) AS e"
-        " WHERE e.value IS NOT NULL GROUP BY 2, 3, 4, 5"
-    )
-    for metric, col in (("exec", "execution_time"), ("api", "api_time")):
-        out.append(
-            "INSERT INTO an_hist (metric, day, version, command, bucket, n)"
-            f" SELECT '{metric}', {key}, {_bucket_sql(dialect, col)}, count(*) FROM events e"
-            f" WHERE e.{col} >= 0 GROUP BY 2, 3, 4, 5"
-        )
+    daily = f"INSERT INTO an_daily ({', '.join(DAILY_COLUMNS)}) "
+    hist = f"INSERT INTO an_hist ({', '.join(HIST_COLUMNS)}) "
+    out += [daily + select for select in daily_selects(dialect, "events")]
+    out += [hist + select for select in hist_selects(dialect, "events")]
+    key = "e.timestamp / 86400000, e.version, e.command"
     out += [
         "INSERT INTO an_install_days (install_id, day, version, command, events, failures)"
         f" SELECT e.install_id, {key}, count(*), sum(CASE WHEN e.success THEN 0 ELSE 1 END)"

@@ -1,10 +1,11 @@
-"""Row triggers on ``events`` that keep every rollup table exact.
+"""Triggers on ``events`` that keep every rollup table exact.
 
-The same statements serve both databases: SQLite runs them in ``AFTER INSERT``
-/ ``AFTER DELETE`` row triggers, PostgreSQL in PL/pgSQL row-trigger functions
-attached to the partitioned ``events`` table (PostgreSQL clones them onto every
-partition, present and future). Rows ignored as duplicates (``INSERT OR IGNORE``,
-``ON CONFLICT DO NOTHING``) fire no trigger, so they are never counted.
+SQLite: ``AFTER INSERT`` / ``AFTER DELETE`` row triggers running the statements
+below (one writer at a time, so the "first event of this install today" checks
+are race-free). PostgreSQL: statement-level triggers over transition tables
+(``pg_triggers``). Rows ignored as duplicates (``INSERT OR IGNORE``, ``ON
+CONFLICT DO NOTHING``) fire no trigger and are in no transition table, so they
+are never counted.
 
 Dropping a whole partition fires nothing: ``rollups.expire`` covers that case.
 Events are never updated in place, so there is no UPDATE trigger.
@@ -31,8 +32,7 @@ def failed(r: str) -> str:
 
 def prompt(r: str) -> str:
     return (
-        f"COALESCE({r}.prompt_length, 0),"
-        f" (CASE WHEN {r}.prompt_length IS NULL THEN 0 ELSE 1 END)"
+        f"COALESCE({r}.prompt_length, 0), (CASE WHEN {r}.prompt_length IS NULL THEN 0 ELSE 1 END)"
     )
 
 
@@ -54,30 +54,16 @@ _DAILY_UP = (
     " prompt_sum = an_daily.prompt_sum + excluded.prompt_sum,"
     " prompt_n = an_daily.prompt_n + excluded.prompt_n"
 )
-_ACTIVE_UP = (
-    " ON CONFLICT (period, start, version) DO UPDATE SET installs = an_active.installs + 1"
-)
+_ACTIVE_UP = " ON CONFLICT (period, start, version) DO UPDATE SET installs = an_active.installs + 1"
 _DAILY_COLS = "INSERT INTO an_daily (dim, day, version, command, value, events, failures,"
 _DAILY_COLS += " prompt_sum, prompt_n)"
-
-
-def install_day_lock(r: str, dialect: str) -> list[str]:
-    """PostgreSQL: serialize transactions touching the same install and day, so the
-    "first event of this install today" checks (sums over several rows) cannot both pass
-    in two concurrent transactions. SQLite runs one writer at a time already."""
-    if dialect != "postgres":
-        return []
-    return [
-        "PERFORM pg_advisory_xact_lock(hashtextextended("
-        f"{r}.install_id::text || '/' || ({r}.timestamp / 86400000)::text, 1712))"
-    ]
 
 
 def insert_statements(dialect: str) -> list[str]:
     """What one stored event adds (row alias NEW)."""
     r = "NEW"
     key = f"{day(r)}, {r}.version, {r}.command"
-    out = install_day_lock(r, dialect) + [
+    out = [
         f"{_DAILY_COLS} SELECT 'total', {key}, '', 1, {failed(r)}, {prompt(r)}"
         f" WHERE 1 = 1{_DAILY_UP}"
     ]
@@ -135,8 +121,7 @@ def delete_statements(dialect: str) -> list[str]:
         f" prompt_sum = prompt_sum - COALESCE({r}.prompt_length, 0),"
         f" prompt_n = prompt_n - (CASE WHEN {r}.prompt_length IS NULL THEN 0 ELSE 1 END)"
     )
-    out = install_day_lock(r, dialect)
-    out.append(f"UPDATE an_daily SET {sub} WHERE dim = 'total' AND {match} AND value = ''")
+    out = [f"UPDATE an_daily SET {sub} WHERE dim = 'total' AND {match} AND value = ''"]
     for dim, value in DIMENSIONS.items():
         v = value.format(r=r)
         out.append(f"UPDATE an_daily SET {sub} WHERE dim = '{dim}' AND {match} AND value = {v}")
@@ -177,29 +162,20 @@ def delete_statements(dialect: str) -> list[str]:
 
 
 def create_sql(dialect: str) -> list[str]:
-    """Statements creating both triggers."""
+    """Statements creating both triggers (PostgreSQL: statement-level, see pg_triggers)."""
+    if dialect == "postgres":
+        from iconiq.server.analytics import pg_triggers
+
+        return pg_triggers.create_sql()
     ins, dele = insert_statements(dialect), delete_statements(dialect)
-    if dialect == "sqlite":
-        return [
-            "CREATE TRIGGER an_events_insert AFTER INSERT ON events BEGIN\n"
-            + ";\n".join(ins)
-            + ";\nEND",
-            "CREATE TRIGGER an_events_delete AFTER DELETE ON events BEGIN\n"
-            + ";\n".join(dele)
-            + ";\nEND",
-        ]
-    out = []
-    pairs = (("an_events_insert", ins, "INSERT"), ("an_events_delete", dele, "DELETE"))
-    for name, body, op in pairs:
-        out.append(
-            f"CREATE OR REPLACE FUNCTION {name}_fn() RETURNS trigger LANGUAGE plpgsql AS $fn$\n"
-            "BEGIN\n" + ";\n".join(body) + ";\nRETURN NULL;\nEND\n$fn$"
-        )
-        out.append(
-            f"CREATE TRIGGER {name} AFTER {op} ON events"
-            f" FOR EACH ROW EXECUTE FUNCTION {name}_fn()"
-        )
-    return out
+    return [
+        "CREATE TRIGGER an_events_insert AFTER INSERT ON events BEGIN\n"
+        + ";\n".join(ins)
+        + ";\nEND",
+        "CREATE TRIGGER an_events_delete AFTER DELETE ON events BEGIN\n"
+        + ";\n".join(dele)
+        + ";\nEND",
+    ]
 
 
 def drop_sql(dialect: str) -> list[str]:

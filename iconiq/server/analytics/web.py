@@ -139,8 +139,9 @@ def page(request: Request, section: str) -> Response:
         table, ms = run_metric(request, metric, f)
         panels.append(views.panel(metric, table, ms, as_json(metric, f, table, ms)))
     if request.query_params.get("format") == "json":
-        return JSONResponse({"section": section, "filters": f.describe(),
-                             "panels": [p["data"] for p in panels]})
+        return JSONResponse(
+            {"section": section, "filters": f.describe(), "panels": [p["data"] for p in panels]}
+        )
     html = assets.render(
         "dashboard.html",
         section=section,
@@ -158,19 +159,23 @@ def page(request: Request, section: str) -> Response:
 def register(app: FastAPI) -> None:
     """Add the analytics routes to ``app``."""
 
-    @app.get("/v1/metrics", dependencies=[Depends(require_admin)], responses=_ERRORS,
-             tags=["analytics"])
+    @app.get(
+        "/v1/metrics", dependencies=[Depends(require_admin)], responses=_ERRORS, tags=["analytics"]
+    )
     def list_metrics() -> dict[str, Any]:
         """The metric names, titles and dashboard sections."""
         return {
             "metrics": [
-                {"name": m.name, "title": m.title, "section": m.section}
-                for m in METRICS.values()
+                {"name": m.name, "title": m.title, "section": m.section} for m in METRICS.values()
             ]
         }
 
-    @app.get("/v1/metrics/{name}", dependencies=[Depends(require_admin)], responses=_ERRORS,
-             tags=["analytics"])
+    @app.get(
+        "/v1/metrics/{name}",
+        dependencies=[Depends(require_admin)],
+        responses=_ERRORS,
+        tags=["analytics"],
+    )
     def get_metric(name: str, request: Request) -> Response:
         """One metric over ``from``/``to`` or ``days``, filtered by ``version`` and
         ``command``; JSON, or CSV with ``.csv`` or ``?format=csv``."""
@@ -178,8 +183,10 @@ def register(app: FastAPI) -> None:
 
     @app.get("/login", include_in_schema=False)
     def login_form(request: Request) -> HTMLResponse:
-        return HTMLResponse(assets.render("login.html", error=None, next=_next(request)),
-                            headers={"Content-Security-Policy": CSP})
+        return HTMLResponse(
+            assets.render("login.html", error=None, next=_next(request)),
+            headers={"Content-Security-Policy": CSP},
+        )
 
     @app.post("/login", include_in_schema=False)
     async def login(request: Request) -> Response:
