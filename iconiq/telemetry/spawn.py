@@ -5,7 +5,9 @@ session, stdin/stdout/stderr on /dev/null, no other file descriptor, nothing
 else on its command line, and an environment without OpenAI credentials. On
 POSIX it is started by a double fork: the command's process waits only for the
 short-lived middle child, and the flusher is re-parented to init, so no zombie
-is left behind even when the caller lives on (tests, long-running hosts).
+is left behind even when the caller lives on (tests, long-running hosts). A
+host with threads running gets ``subprocess.Popen(start_new_session=True)``
+instead (forking a threaded process is unsafe); Windows gets a detached Popen.
 
 The flusher's lock is an ``flock`` on ``<spool>.lock`` (what ``filelock`` takes
 on POSIX), released by the kernel when the process dies.
@@ -61,8 +63,8 @@ def spawn_flusher(spool_path: Path) -> None:
     """Start a detached flusher for this spool and return at once."""
     argv = flusher_argv(spool_path.expanduser().absolute())
     env = flusher_env()
-    if os.name != "posix" or not hasattr(os, "fork"):
-        _spawn_popen(argv, env)
+    if os.name != "posix" or not hasattr(os, "fork") or _threads_running():
+        _spawn_popen(argv, env)  # fork() in a threaded host risks the child's locks
         return
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -78,6 +80,11 @@ def spawn_flusher(spool_path: Path) -> None:
         finally:
             os._exit(0)
     os.waitpid(pid, 0)
+
+
+def _threads_running() -> bool:
+    threading = sys.modules.get("threading")
+    return threading is not None and threading.active_count() > 1
 
 
 def _exec_flusher(argv: list[str], env: dict[str, str]) -> None:

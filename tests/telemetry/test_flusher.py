@@ -231,3 +231,21 @@ def test_first_run_race_on_a_fresh_home(
     wait_no_flusher(spool_path)
     with Spool(spool_path) as s:
         assert s.pending()[0] == 8 and s.get_int("record_errors") == 0
+
+
+def test_spawning_from_a_threaded_host(spool_path: Path) -> None:
+    import threading
+
+    fill_spool(spool_path, 1)
+    stop = threading.Event()
+    worker = threading.Thread(target=stop.wait)
+    worker.start()
+    try:
+        spawn_flusher(spool_path)
+        assert wait_until(lambda: bool(flusher_pids(spool_path)), 10)
+        [pid] = flusher_pids(spool_path)
+        assert os.getsid(pid) == pid  # its own session
+    finally:
+        stop.set()
+        worker.join()
+    wait_no_flusher(spool_path)
