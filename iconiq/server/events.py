@@ -6,7 +6,6 @@ reason that never echoes the value it was given.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -92,6 +91,14 @@ COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 
 
+def _flags_json(flags: list[str]) -> str:
+    """JSON text of validated flags (FLAG admits nothing that needs escaping); the same
+    text ``json.dumps`` gives, several times faster."""
+    if not flags:
+        return "[]"
+    return '["' + '", "'.join(flags) + '"]'
+
+
 @dataclass(frozen=True)
 class Row:
     """A validated event plus the server-side fields, ready to store."""
@@ -105,7 +112,7 @@ class Row:
         return (
             e.event_id, e.session_id, e.install_id, e.schema_, e.command, e.success,
             e.timestamp, e.version, e.execution_time, e.error_type, e.prompt_length,
-            e.output_format, e.model_used, e.api_time, json.dumps(e.flags), e.os, e.python,
+            e.output_format, e.model_used, e.api_time, _flags_json(e.flags), e.os, e.python,
             e.ci, self.country, self.received_at,
         )  # fmt: skip
 

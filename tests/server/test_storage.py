@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 import time
 from pathlib import Path
@@ -205,3 +206,11 @@ def test_purge_calls_the_analytics_expire_hook(store: Store) -> None:
     with store.connection() as conn:
         after = conn.execute(f"SELECT count(*) FROM an_daily WHERE day = {mark}", (old_day,))
         assert after.fetchone()[0] == 0
+
+
+def test_flags_text_is_the_json_of_the_list() -> None:
+    from iconiq.server.events import _flags_json
+
+    for flags in ([], ["--model"], ["--model", "-s", "out_dir", "x-1"]):
+        assert json.loads(_flags_json(flags)) == flags
+        assert _flags_json(flags) == json.dumps(flags)
