@@ -132,9 +132,20 @@ def list_cmd(
         typer.echo("no settings set (iconiq config list --all shows what can be set)")
     for key in keys:
         if key in values:
-            typer.echo(f"{key} = {_shown(key, values[key])}")
+            typer.echo(f"{key} = {_shown(key, values[key])}{_overridden(key)}")
         else:
             typer.echo(f"{key} (not set) - {settings.KNOWN[key].help}")
+
+
+# Environment variables that win over a setting (see docs/cli.md).
+_ENV_WINS = {"openai.api_key": "OPENAI_API_KEY", "openai.base_url": "OPENAI_BASE_URL"}
+
+
+def _overridden(key: str) -> str:
+    import os
+
+    name = _ENV_WINS.get(key)
+    return f"  ({name} is set and wins)" if name and os.environ.get(name, "").strip() else ""
 
 
 def _json_value(key: str, value: Any) -> Any:

@@ -88,3 +88,12 @@ def test_bare_config_shows_help(iconiq: Runner) -> None:
     assert result.returncode == 0
     for word in ("--telemetry", "--show-telemetry", "get", "set", "list", "unset", "path"):
         assert word in result.stdout
+
+
+def test_list_says_when_the_environment_wins(iconiq: Runner) -> None:
+    assert iconiq("config", "set", "openai.api_key", KEY).returncode == 0
+    plain = iconiq("config", "list").stdout
+    assert plain == "openai.api_key = sk-…0123\n"
+    shadowed = iconiq("config", "list", env={"OPENAI_API_KEY": "sk-other-key-999999"}).stdout
+    assert shadowed == "openai.api_key = sk-…0123  (OPENAI_API_KEY is set and wins)\n"
+    assert "999999" not in shadowed
