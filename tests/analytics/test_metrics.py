@@ -132,6 +132,7 @@ def test_filters(seeded: Store) -> None:
     assert nonzero(rows(seeded, "daily-active", config)) == {"2026-03-10": 1}
     assert [r[:2] for r in rows(seeded, "heavy-installs", config)] == [[install(0), 1]]
     both = Filters.last(14, version="1.0.0", command="icon")
+    assert nonzero(rows(seeded, "daily-active", both)) == {"2026-03-02": 1, "2026-03-09": 1}
     assert rows(seeded, "errors", both) == [
         ["network", 1, 0.5, 0.3333], ["timeout", 1, 0.5, 0.3333],
     ]  # fmt: skip

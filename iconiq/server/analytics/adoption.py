@@ -10,23 +10,20 @@ from iconiq.server.analytics.query import Filters, Table, date_of, share, week_o
 
 def daily_active(conn: Any, dialect: str, f: Filters) -> Table:
     """Distinct installs with at least one stored event, per UTC day."""
-    if f.command is None:
-        rows = fetch(
-            conn,
-            dialect,
-            "SELECT start, installs FROM an_active WHERE period = ? AND version = ?"
-            " AND start BETWEEN ? AND ?",
-            ["v" if f.version else "d", f.version or "", f.start, f.end],
-        )
-    else:
-        where, params = f.where()
-        rows = fetch(
-            conn,
-            dialect,
-            f"SELECT day, count(DISTINCT install_id) FROM an_install_days WHERE {where}"
-            " GROUP BY day",
-            params,
-        )
+    period = {(False, False): "d", (True, False): "v", (False, True): "c", (True, True): "x"}
+    rows = fetch(
+        conn,
+        dialect,
+        "SELECT start, installs FROM an_active WHERE period = ? AND version = ?"
+        " AND command = ? AND start BETWEEN ? AND ?",
+        [
+            period[(f.version is not None, f.command is not None)],
+            f.version or "",
+            f.command or "",
+            f.start,
+            f.end,
+        ],
+    )
     found = {int(d): int(n) for d, n in rows}
     return Table(
         ["day", "installs"], [[date_of(d), found.get(d, 0)] for d in range(f.start, f.end + 1)]

@@ -55,4 +55,6 @@ MIGRATIONS: list[Migration] = [
     Migration(
         "analytics_0004_statement_triggers", sqlite=_triggers_sqlite, postgres=_triggers_postgres
     ),
+    # an_active gains per-command and per-version-and-command daily rows.
+    Migration("analytics_0005_active_by_command", sqlite=_active_sqlite, postgres=_active_postgres),
 ]

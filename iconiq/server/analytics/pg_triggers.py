@@ -26,7 +26,7 @@ _DAY = "timestamp / 86400000"
 _WEEK = "(timestamp / 86400000 + 3) / 7"
 _FAIL = "CASE WHEN success THEN 0 ELSE 1 END"
 _ACTIVE_UP = (
-    " ON CONFLICT (period, start, version) DO UPDATE"
+    " ON CONFLICT (period, start, version, command) DO UPDATE"
     " SET installs = an_active.installs + excluded.installs"
 )
 
@@ -69,6 +69,17 @@ def insert_body() -> list[str]:
         f" {_DAY} AS day, version FROM {src}) AS k WHERE NOT EXISTS (SELECT 1"
         " FROM an_install_days d WHERE d.install_id = k.install_id AND d.day = k.day"
         " AND d.version = k.version) GROUP BY k.day, k.version" + _ACTIVE_UP,
+        "INSERT INTO an_active (period, start, version, command, installs)"
+        " SELECT 'c', k.day, '', k.command, count(*) FROM (SELECT DISTINCT install_id,"
+        f" {_DAY} AS day, command FROM {src}) AS k WHERE NOT EXISTS (SELECT 1"
+        " FROM an_install_days d WHERE d.install_id = k.install_id AND d.day = k.day"
+        " AND d.command = k.command) GROUP BY k.day, k.command" + _ACTIVE_UP,
+        "INSERT INTO an_active (period, start, version, command, installs)"
+        " SELECT 'x', k.day, k.version, k.command, count(*) FROM (SELECT DISTINCT install_id,"
+        f" {_DAY} AS day, version, command FROM {src}) AS k WHERE NOT EXISTS (SELECT 1"
+        " FROM an_install_days d WHERE d.install_id = k.install_id AND d.day = k.day"
+        " AND d.version = k.version AND d.command = k.command)"
+        " GROUP BY k.day, k.version, k.command" + _ACTIVE_UP,
         "INSERT INTO an_install_days (install_id, day, version, command, events, failures)"
         f" SELECT install_id, {_DAY}, version, command, count(*), sum({_FAIL}) FROM {src}"
         " GROUP BY 1, 2, 3, 4 ON CONFLICT (install_id, day, version, command) DO UPDATE SET"
@@ -135,6 +146,19 @@ def delete_body() -> list[str]:
         " WHERE d.install_id = k.install_id AND d.day = k.day AND d.version = k.version)"
         " GROUP BY k.day, k.version) AS x"
         " WHERE a.period = 'v' AND a.start = x.day AND a.version = x.version",
+        "UPDATE an_active a SET installs = a.installs - x.c FROM (SELECT k.day, k.command,"
+        f" count(*) AS c FROM (SELECT DISTINCT install_id, {_DAY} AS day, command FROM {src})"
+        " AS k WHERE NOT EXISTS (SELECT 1 FROM an_install_days d"
+        " WHERE d.install_id = k.install_id AND d.day = k.day AND d.command = k.command)"
+        " GROUP BY k.day, k.command) AS x WHERE a.period = 'c' AND a.start = x.day"
+        " AND a.version = '' AND a.command = x.command",
+        "UPDATE an_active a SET installs = a.installs - x.c FROM (SELECT k.day, k.version,"
+        f" k.command, count(*) AS c FROM (SELECT DISTINCT install_id, {_DAY} AS day, version,"
+        f" command FROM {src}) AS k WHERE NOT EXISTS (SELECT 1 FROM an_install_days d"
+        " WHERE d.install_id = k.install_id AND d.day = k.day AND d.version = k.version"
+        " AND d.command = k.command) GROUP BY k.day, k.version, k.command) AS x"
+        " WHERE a.period = 'x' AND a.start = x.day AND a.version = x.version"
+        " AND a.command = x.command",
         f"WITH agg AS (SELECT install_id, {_WEEK} AS week, count(*) AS n FROM {src}"
         " GROUP BY 1, 2), dn AS (UPDATE an_install_weeks t SET events = t.events - agg.n"
         " FROM agg WHERE t.install_id = agg.install_id AND t.week = agg.week"

@@ -72,6 +72,12 @@ ACTIVE_REBUILD = [
     " GROUP BY day, version",
     "INSERT INTO an_active (period, start, version, installs)"
     " SELECT 'w', week, '', count(*) FROM an_install_weeks GROUP BY week",
+    "INSERT INTO an_active (period, start, version, command, installs)"
+    " SELECT 'c', day, '', command, count(DISTINCT install_id) FROM an_install_days"
+    " GROUP BY day, command",
+    "INSERT INTO an_active (period, start, version, command, installs)"
+    " SELECT 'x', day, version, command, count(*) FROM an_install_days"
+    " GROUP BY day, version, command",
 ]
 
 
@@ -126,7 +132,7 @@ def expire(conn: Any, dialect: str, cutoff_ms: int) -> None:
         ("DELETE FROM an_daily WHERE day < ?", (cut,)),
         ("DELETE FROM an_hist WHERE day < ?", (cut,)),
         ("DELETE FROM an_install_days WHERE day < ?", (cut,)),
-        ("DELETE FROM an_active WHERE period IN ('d', 'v') AND start < ?", (cut,)),
+        ("DELETE FROM an_active WHERE period IN ('d', 'v', 'c', 'x') AND start < ?", (cut,)),
         ("DELETE FROM an_install_weeks WHERE week <= ?", (week,)),
         (
             "INSERT INTO an_install_weeks (install_id, week, events)"

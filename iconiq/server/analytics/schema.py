@@ -10,8 +10,8 @@ weeks (``week = (day + 3) // 7``; day 0, 1970-01-01, was a Thursday).
   (``an_buckets``: eight per doubling), per (metric, day, version, command).
 - ``an_install_days``: events per (install, day, version, command).
 - ``an_install_weeks``: events per (install, week).
-- ``an_active``: distinct active installs per day (``d``), week (``w``) and
-  day and version (``v``).
+- ``an_active``: distinct active installs per day (``d``), week (``w``), and
+  day by version (``v``), by command (``c``) and by both (``x``).
 - ``an_first_seen``: each install's first day with a stored event.
 
 Triggers (``triggers.py``) keep all of them exact on every insert and delete;
@@ -97,14 +97,16 @@ def tables_sql(dialect: str) -> list[str]:
 
 
 def active_sql(dialect: str) -> list[str]:
-    """``an_active``: distinct installs per day (``d``, version ``''``), per week (``w``,
-    version ``''``) and per day and version (``v``)."""
+    """``an_active``: distinct installs per day (``d``), per week (``w``), per day and
+    version (``v``), per day and command (``c``), per day, version and command (``x``);
+    ``''`` where a key does not apply."""
     big = "bigint" if dialect == "postgres" else "INTEGER"
     tail = "" if dialect == "postgres" else " WITHOUT ROWID"
     return [
         f"""CREATE TABLE an_active (
             period text NOT NULL, start integer NOT NULL, version text NOT NULL,
-            installs {big} NOT NULL, PRIMARY KEY (period, start, version)){tail}"""
+            command text NOT NULL DEFAULT '', installs {big} NOT NULL,
+            PRIMARY KEY (period, start, version, command)){tail}"""
     ]
 
 

@@ -54,7 +54,10 @@ _DAILY_UP = (
     " prompt_sum = an_daily.prompt_sum + excluded.prompt_sum,"
     " prompt_n = an_daily.prompt_n + excluded.prompt_n"
 )
-_ACTIVE_UP = " ON CONFLICT (period, start, version) DO UPDATE SET installs = an_active.installs + 1"
+_ACTIVE_UP = (
+    " ON CONFLICT (period, start, version, command) DO UPDATE"
+    " SET installs = an_active.installs + 1"
+)
 _DAILY_COLS = "INSERT INTO an_daily (dim, day, version, command, value, events, failures,"
 _DAILY_COLS += " prompt_sum, prompt_n)"
 
@@ -98,6 +101,14 @@ def insert_statements(dialect: str) -> list[str]:
         f" SELECT 'v', {day(r)}, {r}.version, 1 WHERE (SELECT sum(events) FROM an_install_days"
         f" WHERE install_id = {r}.install_id AND day = {day(r)} AND version = {r}.version) = 1"
         f"{_ACTIVE_UP}",
+        f"INSERT INTO an_active (period, start, version, command, installs)"
+        f" SELECT 'c', {day(r)}, '', {r}.command, 1 WHERE (SELECT sum(events)"
+        f" FROM an_install_days WHERE install_id = {r}.install_id AND day = {day(r)}"
+        f" AND command = {r}.command) = 1{_ACTIVE_UP}",
+        f"INSERT INTO an_active (period, start, version, command, installs)"
+        f" SELECT 'x', {day(r)}, {r}.version, {r}.command, 1 WHERE (SELECT events"
+        f" FROM an_install_days WHERE install_id = {r}.install_id AND day = {day(r)}"
+        f" AND version = {r}.version AND command = {r}.command) = 1{_ACTIVE_UP}",
         "INSERT INTO an_install_weeks (install_id, week, events)"
         f" VALUES ({r}.install_id, {week(r)}, 1)"
         " ON CONFLICT (install_id, week) DO UPDATE SET events = an_install_weeks.events + 1",
@@ -147,7 +158,14 @@ def delete_statements(dialect: str) -> list[str]:
         f"UPDATE an_active SET installs = installs - 1 WHERE period = 'v' AND start = {day(r)}"
         f" AND version = {r}.version AND NOT EXISTS (SELECT 1 FROM an_install_days"
         f" WHERE {install} AND day = {day(r)} AND version = {r}.version)",
-        f"DELETE FROM an_active WHERE period IN ('d', 'v') AND start = {day(r)} AND installs = 0",
+        f"UPDATE an_active SET installs = installs - 1 WHERE period = 'c' AND start = {day(r)}"
+        f" AND version = '' AND command = {r}.command AND NOT EXISTS (SELECT 1"
+        f" FROM an_install_days WHERE {install} AND day = {day(r)} AND command = {r}.command)",
+        f"UPDATE an_active SET installs = installs - 1 WHERE period = 'x' AND start = {day(r)}"
+        f" AND version = {r}.version AND command = {r}.command AND NOT EXISTS (SELECT 1"
+        f" FROM an_install_days WHERE {install} AND {match})",
+        f"DELETE FROM an_active WHERE period IN ('d', 'v', 'c', 'x') AND start = {day(r)}"
+        " AND installs = 0",
         f"UPDATE an_install_weeks SET events = events - 1 WHERE {install} AND week = {week(r)}",
         f"UPDATE an_active SET installs = installs - 1 WHERE period = 'w' AND start = {week(r)}"
         f" AND (SELECT events FROM an_install_weeks WHERE {install} AND week = {week(r)}) = 0",
