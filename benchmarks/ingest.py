@@ -7,7 +7,8 @@ each schema and each batch size (100, 500):
            in this process by as many threads as there are HTTP clients (no HTTP,
            no JSON, no validation);
 * http   — a real ``iconiq-server serve`` subprocess (one uvicorn process)
-           receiving gzip ``POST /v1/batch`` requests from several client threads.
+           receiving gzip ``POST /v1/batch`` requests from several client threads
+           (``--workers N``: N server processes on one socket).
 
 Schemas: ``full`` is what a server runs (core tables plus the analytics rollup
 triggers, which fire on every insert); ``core`` leaves out the analytics
@@ -46,13 +47,9 @@ from iconiq.server.storage.migrations_core import MIGRATIONS as CORE  # noqa: E4
 from tests.support.pg import fresh_database  # noqa: E402
 from tests.support.server import running_server  # noqa: E402
 
-# Runs iconiq-server with the analytics migrations left out (schema "core").
-CORE_LAUNCHER = [
-    sys.executable,
-    "-c",
-    "import sys, iconiq.server.analytics.migrations as m; m.MIGRATIONS.clear();"
-    " from iconiq.server.cli import main; sys.exit(main(sys.argv[1:]))",
-]
+# Schema "core": every server process (workers too) leaves the analytics migrations out,
+# through a sitecustomize module on PYTHONPATH.
+CORE_SITE = "import iconiq.server.analytics.migrations as m\nm.MIGRATIONS.clear()\n"
 
 
 def make_event(now: int) -> dict[str, Any]:
@@ -193,6 +190,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--rate", type=float, default=50.0, help="/v1/track requests/s")
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--workers", type=int, default=1, help="server processes")
     parser.add_argument("--schema", choices=("full", "core", "both"), default="both")
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--no-sqlite", action="store_true")
@@ -200,6 +198,8 @@ def main() -> None:
     env = {"ICONIQ_RATE_LIMIT": "off", "ICONIQ_PURGE_INTERVAL": "0"}
     schemas = ("full", "core") if args.schema == "both" else (args.schema,)
     tmp = Path(tempfile.mkdtemp(prefix="iconiq-bench-"))
+    (tmp / "core-site").mkdir()
+    (tmp / "core-site" / "sitecustomize.py").write_text(CORE_SITE)
     counter = iter(range(10_000))
 
     @contextmanager
@@ -212,26 +212,34 @@ def main() -> None:
     if not args.no_postgres:
         dbs.append(("PostgreSQL", lambda: fresh_database("iconiq_bench")))
 
-    print(f"up to {args.events} events per run, {args.clients} client threads, 1 server process")
+    print(
+        f"up to {args.events} events per run, {args.clients} client threads,"
+        f" {args.workers} server process(es)"
+    )
     print()
     header = f"{'database':<11} {'schema':<6} {'batch':>5} {'events':>6}"
     print(f"{header} {'raw ev/s':>10} {'http ev/s':>10} {'http/raw':>8}")
     latency_rows = []
     for name, make_db in dbs:
         for schema in schemas:
-            launcher = CORE_LAUNCHER if schema == "core" else None
+            server_env = dict(env)
+            if schema == "core":
+                server_env["PYTHONPATH"] = str(tmp / "core-site")
             for batch in (100, 500):
                 with make_db() as probe_url:  # size the run to a few seconds
                     probe = raw_rate(probe_url, schema, batch * 2, batch, args.clients)
                 n = min(args.events, max(batch * 8, int(probe * 4) // batch * batch))
                 with make_db() as raw_url:
                     raw = raw_rate(raw_url, schema, n, batch, args.clients)
-                with make_db() as url, running_server(url, env=env, launcher=launcher) as srv:
+                with (
+                    make_db() as url,
+                    running_server(url, env=server_env, workers=args.workers) as srv,
+                ):
                     http_rate(srv.base_url, batch * args.clients, batch, args.clients)  # warm-up
                     http = http_rate(srv.base_url, n, batch, args.clients)
                 row = f"{name:<11} {schema:<6} {batch:>5} {n:>6}"
                 print(f"{row} {raw:>10,.0f} {http:>10,.0f} {http / raw:>8.0%}", flush=True)
-            with make_db() as url, running_server(url, env=env, launcher=launcher) as srv:
+            with make_db() as url, running_server(url, env=server_env, workers=args.workers) as srv:
                 track_latency(srv.base_url, args.rate, 1.0)  # warm-up
                 p50, p99, total = track_latency(srv.base_url, args.rate, args.seconds)
                 latency_rows.append((name, schema, p50, p99, total))

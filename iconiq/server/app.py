@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sqlite3
 from collections.abc import AsyncIterator
 
@@ -98,3 +99,10 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
 
     web.register(app)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """App factory for ``serve --workers N``: settings from the environment the parent set."""
+    settings = ServerSettings.from_env()
+    host = os.environ.get("ICONIQ_SERVE_HOST", "").strip()
+    return create_app(settings.with_(host=host or None))

@@ -54,6 +54,9 @@ def serve(
     port_file: Annotated[
         Path | None, typer.Option(help="Write the bound port to this file once listening.")
     ] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Server processes sharing the socket.")
+    ] = 1,
 ) -> None:
     """Serve the collection API, dashboard and metrics (migrates the database first)."""
     import uvicorn
@@ -62,7 +65,7 @@ def serve(
 
     _configure_logging()
     settings = _settings(database, host=host)
-    app_ = create_app(settings)
+    app_ = create_app(settings)  # validates the settings and migrates, in this process
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -72,9 +75,21 @@ def serve(
         sock.close()
         raise IconiqError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
     bound = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app_, access_log=False, log_level="info", proxy_headers=False, server_header=False
-    )
+    if workers > 1:
+        # Each worker builds its own app from the environment (see app.app_from_env).
+        app_.state.store.close()
+        os.environ["ICONIQ_DATABASE_URL"] = settings.database_url
+        os.environ["ICONIQ_SERVE_HOST"] = host
+        config = uvicorn.Config(
+            "iconiq.server.app:app_from_env",
+            factory=True,
+            workers=workers,
+            access_log=False,
+            proxy_headers=False,
+            server_header=False,
+        )
+    else:
+        config = uvicorn.Config(app_, access_log=False, proxy_headers=False, server_header=False)
     server = uvicorn.Server(config)
     shown = f"[{host}]" if family == socket.AF_INET6 else host
     logging.getLogger("iconiq.server").info("listening on http://%s:%d", shown, bound)
@@ -82,7 +97,12 @@ def serve(
         tmp = port_file.with_name(port_file.name + ".tmp")
         tmp.write_text(str(bound))
         os.replace(tmp, port_file)
-    server.run(sockets=[sock])
+    if workers > 1:
+        from uvicorn.supervisors import Multiprocess
+
+        Multiprocess(config, sockets=[sock]).run()
+    else:
+        server.run(sockets=[sock])
 
 
 @app.command()

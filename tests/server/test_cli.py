@@ -110,3 +110,21 @@ def test_unreachable_postgres_is_one_line() -> None:
     out = run("migrate", "--database", "postgresql://postgres@127.0.0.1:9/nope?connect_timeout=2")
     assert out.returncode != 0
     assert "PostgreSQL" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_serve_with_two_workers(tmp_path: Path) -> None:
+    import httpx
+
+    from tests.support.server import running_server
+
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    events = [make_event() for _ in range(20)]
+    with running_server(url, workers=2) as srv:
+        for event in events:
+            assert httpx.post(srv.base_url + "/v1/track", json=event).json()["accepted"] == 1
+        assert httpx.post(srv.base_url + "/v1/batch", json={"events": events}).json() == {
+            "accepted": 0,
+            "duplicates": 20,
+            "rejected": [],
+        }
+        assert srv.log().count("Started server process") == 2

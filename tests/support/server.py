@@ -60,6 +60,7 @@ def running_server(
     directory: Path | None = None,
     timeout: float = 30.0,
     launcher: Sequence[str] | None = None,
+    workers: int = 1,
 ) -> Iterator[ServerHandle]:
     """Start ``iconiq-server serve`` on 127.0.0.1:<ephemeral>, yield its handle, stop it.
 
@@ -88,7 +89,7 @@ def running_server(
         child_env.pop("ICONIQ_DATABASE_URL", None)
         child_env.update(env or {})
         args = [*(launcher or _server_command()), "serve", "--host", "127.0.0.1", "--port", "0"]
-        args += ["--database", url, "--port-file", str(port_file)]
+        args += ["--database", url, "--port-file", str(port_file), "--workers", str(workers)]
         with log_path.open("wb") as log:
             proc = subprocess.Popen(
                 args, env=child_env, stdout=log, stderr=subprocess.STDOUT, cwd=work
