@@ -49,23 +49,40 @@ def cohorts(conn: Any, dialect: str, f: Filters) -> Table:
 def heavy_installs(conn: Any, dialect: str, f: Filters) -> Table:
     """The installs that ran the most commands in the range (paid-plan candidates)."""
     weeks = max(1, (f.end - f.start + 1) / 7)
-    if f.filtered:
+    if not f.filtered:
+        rows = fetch(
+            conn,
+            dialect,
+            "SELECT install_id, sum(events), count(*) FROM an_install_weeks"
+            f" WHERE week BETWEEN ? AND ? GROUP BY install_id ORDER BY 2 DESC, 1"
+            f" LIMIT {HEAVY_LIMIT}",
+            [week_of(f.start), week_of(f.end)],
+        )
+    else:
         where, params = f.where()
         # SQLite would walk the primary key for the GROUP BY (the whole table): make it use
         # the covering (day, version, command, install_id, events) index instead.
         hint = " INDEXED BY an_install_days_day" if dialect == "sqlite" else ""
-        sql = (
-            "SELECT install_id, sum(events), count(DISTINCT (day + 3) / 7), 0"
-            f" FROM an_install_days{hint} WHERE {where} GROUP BY install_id"
+        top = fetch(
+            conn,
+            dialect,
+            f"SELECT install_id, sum(events) FROM an_install_days{hint} WHERE {where}"
+            f" GROUP BY install_id ORDER BY 2 DESC, 1 LIMIT {HEAVY_LIMIT}",
+            params,
         )
-    else:
-        params = [week_of(f.start), week_of(f.end)]
-        sql = (
-            "SELECT install_id, sum(events), count(*), 0 FROM an_install_weeks"
-            " WHERE week BETWEEN ? AND ? GROUP BY install_id"
-        )
-    rows = fetch(conn, dialect, f"{sql} ORDER BY 2 DESC, 1 LIMIT {HEAVY_LIMIT}", params)
-    out = [[str(i), int(n), int(w), round(int(n) / weeks, 1)] for i, n, w, _ in rows]
+        active: dict[str, int] = {}
+        if top:
+            marks = ", ".join("?" for _ in top)
+            for install, n in fetch(
+                conn,
+                dialect,
+                "SELECT install_id, count(DISTINCT (day + 3) / 7) FROM an_install_days"
+                f" WHERE install_id IN ({marks}) AND {where} GROUP BY install_id",
+                [i for i, _ in top] + params,
+            ):
+                active[str(install)] = int(n)
+        rows = [(i, n, active.get(str(i), 0)) for i, n in top]
+    out = [[str(i), int(n), int(w), round(int(n) / weeks, 1)] for i, n, w in rows]
     return Table(
         ["install_id", "commands", "active_weeks", "commands_per_week"],
         out,
