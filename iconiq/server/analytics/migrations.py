@@ -57,4 +57,8 @@ MIGRATIONS: list[Migration] = [
     ),
     # an_active gains per-command and per-version-and-command daily rows.
     Migration("analytics_0005_active_by_command", sqlite=_active_sqlite, postgres=_active_postgres),
+    # PostgreSQL trigger statements run through EXECUTE (planned with current table sizes).
+    Migration(
+        "analytics_0006_dynamic_triggers", sqlite=_triggers_sqlite, postgres=_triggers_postgres
+    ),
 ]

@@ -6,7 +6,8 @@ never the ones ``ON CONFLICT DO NOTHING`` skipped) or removed (``old_rows``),
 and applies them to every rollup in a few set-based statements: a batch of 500
 events costs a handful of grouped upserts instead of 500 row-trigger runs.
 
-Distinct-install counters need to know whether an install already had an event
+Each statement runs through ``EXECUTE`` so it is planned with the tables' current
+size. Distinct-install counters need to know whether an install already had an event
 that day; transactions that touch the same (install, day) are serialized by a
 transaction-scoped advisory lock taken first, in key order, so two server
 instances writing at once can never both count the same install. Week counts
@@ -179,6 +180,16 @@ def delete_body() -> list[str]:
     return out
 
 
+def dynamic(statement: str) -> str:
+    """Run a statement through EXECUTE, planned afresh each time: PL/pgSQL would otherwise
+    keep, for the whole session, the plan made when the rollup tables were small (sequential
+    scans that grow slower with every batch)."""
+    if statement.startswith("PERFORM "):
+        statement = "SELECT " + statement.removeprefix("PERFORM ")
+    assert "$q$" not in statement
+    return f"EXECUTE $q${statement}$q$"
+
+
 def create_sql() -> list[str]:
     out = []
     for name, body, op, ref in (
@@ -187,7 +198,7 @@ def create_sql() -> list[str]:
     ):
         out.append(
             f"CREATE OR REPLACE FUNCTION {name}_fn() RETURNS trigger LANGUAGE plpgsql AS $fn$\n"
-            "BEGIN\n" + ";\n".join(body) + ";\nRETURN NULL;\nEND\n$fn$"
+            "BEGIN\n" + ";\n".join(dynamic(s) for s in body) + ";\nRETURN NULL;\nEND\n$fn$"
         )
         out.append(
             f"CREATE TRIGGER {name} AFTER {op} ON events REFERENCING {ref}"
