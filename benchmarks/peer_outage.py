@@ -104,6 +104,8 @@ def main() -> int:
           " runs at once, so on a small machine this includes CPU contention"
           " (benchmarks/peers.py has clean timings). After the outage: "
           + ", ".join(f"{p} {after[p]:.2f} s" for p in peers) + ".")
+    print(f"Load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+          f" on {os.cpu_count()} CPUs.")
     if "iconiq" not in peers:
         print("iconiq row missing: iconiq.telemetry.hooks is not importable yet.")
     return 0

@@ -173,7 +173,8 @@ def main() -> int:
           + ", ".join(f"{sdk} {up(sdk)[0]}/{up(sdk)[1]}" for sdk in
                       ("iconiq", "posthog", "segment", "seed")))
     print("Ratios: to no telemetry; the iconiq CLI rows to the same command with DO_NOT_TRACK=1.")
-    print(f"Measured in {total:.0f} s.")
+    print(f"Measured in {total:.0f} s; load average at the end "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs.")
     if "iconiq" not in peers:
         print("iconiq row missing: iconiq.telemetry.hooks is not importable yet.")
     return 0
