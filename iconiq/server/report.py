@@ -51,8 +51,9 @@ def render(tables: dict[str, Table], f: Filters, console: Console) -> None:
         table = tables[name]
         out = RichTable(title=METRICS[name].title, title_justify="left", expand=False)
         for column in table.columns:
-            numeric = any(isinstance(r[table.columns.index(column)], int | float)
-                          for r in table.rows)
+            numeric = any(
+                isinstance(r[table.columns.index(column)], int | float) for r in table.rows
+            )
             out.add_column(column.replace("_", " "), justify="right" if numeric else "left")
         for row in table.rows[:limit]:
             out.add_row(*("—" if v is None else str(v) for v in row))
@@ -67,8 +68,11 @@ def render(tables: dict[str, Table], f: Filters, console: Console) -> None:
 def report(
     database: Annotated[
         str | None,
-        typer.Option("--database", help="sqlite:///… or postgresql://… (default: as serve)",
-                     show_default=False),
+        typer.Option(
+            "--database",
+            help="sqlite:///… or postgresql://… (default: as serve)",
+            show_default=False,
+        ),
     ] = None,
     days: Annotated[int, typer.Option("--days", help="Range: the last N days.")] = 30,
     start: Annotated[
