@@ -136,13 +136,13 @@ class PostgresStore:
 
     def erase_install(self, install_id: str) -> int:
         with self.connection() as conn:
-            cur = conn.execute(
-                "WITH gone AS (DELETE FROM events WHERE install_id = %s RETURNING event_id)"
-                " DELETE FROM event_ids WHERE event_id IN (SELECT event_id FROM gone)"
-                " RETURNING 1",
+            row = conn.execute(
+                "WITH gone AS (DELETE FROM events WHERE install_id = %s RETURNING event_id),"
+                " ids AS (DELETE FROM event_ids WHERE event_id IN (SELECT event_id FROM gone))"
+                " SELECT count(*) FROM gone",
                 (install_id,),
-            )
-            return cur.rowcount
+            ).fetchone()
+            return int(row[0]) if row else 0
 
     def partitions(self, conn: psycopg.Connection[Any] | None = None) -> list[tuple[str, int, int]]:
         """(name, from_ms, to_ms) of every monthly partition, oldest first."""
