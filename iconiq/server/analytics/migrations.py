@@ -61,4 +61,8 @@ MIGRATIONS: list[Migration] = [
     Migration(
         "analytics_0006_dynamic_triggers", sqlite=_triggers_sqlite, postgres=_triggers_postgres
     ),
+    # PostgreSQL triggers upsert in key order (no deadlocks between concurrent writers).
+    Migration(
+        "analytics_0007_sorted_upserts", sqlite=_triggers_sqlite, postgres=_triggers_postgres
+    ),
 ]

@@ -43,6 +43,13 @@ def _match(columns: tuple[str, ...], keys: int) -> str:
     return " AND ".join(f"t.{c} = d.{c}" for c in columns[:keys])
 
 
+def _sorted(select: str, keys: int) -> str:
+    """The rows of ``select`` in key order: concurrent transactions then lock the rollup
+    rows they upsert in the same order, and cannot deadlock on them."""
+    order = ", ".join(str(i) for i in range(1, keys + 1))
+    return f"SELECT * FROM ({select}) AS s ORDER BY {order}"
+
+
 def insert_body() -> list[str]:
     src = "new_rows"
     daily_up = " ON CONFLICT (dim, day, version, command, value) DO UPDATE SET " + ", ".join(
@@ -50,11 +57,11 @@ def insert_body() -> list[str]:
     )
     out = [_lock(src)]
     out += [
-        f"INSERT INTO an_daily ({', '.join(DAILY_COLUMNS)}) {s}{daily_up}"
+        f"INSERT INTO an_daily ({', '.join(DAILY_COLUMNS)}) {_sorted(s, 5)}{daily_up}"
         for s in daily_selects("postgres", src)
     ]
     out += [
-        f"INSERT INTO an_hist ({', '.join(HIST_COLUMNS)}) {s}"
+        f"INSERT INTO an_hist ({', '.join(HIST_COLUMNS)}) {_sorted(s, 5)}"
         " ON CONFLICT (metric, day, version, command, bucket) DO UPDATE"
         " SET n = an_hist.n + excluded.n"
         for s in hist_selects("postgres", src)
@@ -64,38 +71,41 @@ def insert_body() -> list[str]:
         "INSERT INTO an_active (period, start, version, installs)"
         f" SELECT 'd', k.day, '', count(*) FROM (SELECT DISTINCT install_id, {_DAY} AS day"
         f" FROM {src}) AS k WHERE NOT EXISTS (SELECT 1 FROM an_install_days d"
-        " WHERE d.install_id = k.install_id AND d.day = k.day) GROUP BY k.day" + _ACTIVE_UP,
+        " WHERE d.install_id = k.install_id AND d.day = k.day) GROUP BY k.day ORDER BY 2"
+        + _ACTIVE_UP,
         "INSERT INTO an_active (period, start, version, installs)"
         " SELECT 'v', k.day, k.version, count(*) FROM (SELECT DISTINCT install_id,"
         f" {_DAY} AS day, version FROM {src}) AS k WHERE NOT EXISTS (SELECT 1"
         " FROM an_install_days d WHERE d.install_id = k.install_id AND d.day = k.day"
-        " AND d.version = k.version) GROUP BY k.day, k.version" + _ACTIVE_UP,
+        " AND d.version = k.version) GROUP BY k.day, k.version ORDER BY 2, 3" + _ACTIVE_UP,
         "INSERT INTO an_active (period, start, version, command, installs)"
         " SELECT 'c', k.day, '', k.command, count(*) FROM (SELECT DISTINCT install_id,"
         f" {_DAY} AS day, command FROM {src}) AS k WHERE NOT EXISTS (SELECT 1"
         " FROM an_install_days d WHERE d.install_id = k.install_id AND d.day = k.day"
-        " AND d.command = k.command) GROUP BY k.day, k.command" + _ACTIVE_UP,
+        " AND d.command = k.command) GROUP BY k.day, k.command ORDER BY 2, 4" + _ACTIVE_UP,
         "INSERT INTO an_active (period, start, version, command, installs)"
         " SELECT 'x', k.day, k.version, k.command, count(*) FROM (SELECT DISTINCT install_id,"
         f" {_DAY} AS day, version, command FROM {src}) AS k WHERE NOT EXISTS (SELECT 1"
         " FROM an_install_days d WHERE d.install_id = k.install_id AND d.day = k.day"
         " AND d.version = k.version AND d.command = k.command)"
-        " GROUP BY k.day, k.version, k.command" + _ACTIVE_UP,
+        " GROUP BY k.day, k.version, k.command ORDER BY 2, 3, 4" + _ACTIVE_UP,
         "INSERT INTO an_install_days (install_id, day, version, command, events, failures)"
         f" SELECT install_id, {_DAY}, version, command, count(*), sum({_FAIL}) FROM {src}"
-        " GROUP BY 1, 2, 3, 4 ON CONFLICT (install_id, day, version, command) DO UPDATE SET"
+        " GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+        " ON CONFLICT (install_id, day, version, command) DO UPDATE SET"
         " events = an_install_days.events + excluded.events,"
         " failures = an_install_days.failures + excluded.failures",
         f"WITH agg AS (SELECT install_id, {_WEEK} AS week, count(*) AS n FROM {src}"
         " GROUP BY 1, 2), up AS (INSERT INTO an_install_weeks (install_id, week, events)"
-        " SELECT install_id, week, n FROM agg ON CONFLICT (install_id, week) DO UPDATE"
+        " SELECT install_id, week, n FROM agg ORDER BY 1, 2"
+        " ON CONFLICT (install_id, week) DO UPDATE"
         " SET events = an_install_weeks.events + excluded.events"
         " RETURNING install_id, week, events)"
         " INSERT INTO an_active (period, start, version, installs)"
         " SELECT 'w', up.week, '', count(*) FROM up JOIN agg USING (install_id, week)"
-        " WHERE up.events = agg.n GROUP BY up.week" + _ACTIVE_UP,
+        " WHERE up.events = agg.n GROUP BY up.week ORDER BY 2" + _ACTIVE_UP,
         "INSERT INTO an_first_seen (install_id, first_day)"
-        f" SELECT install_id, min({_DAY}) FROM {src} GROUP BY 1"
+        f" SELECT install_id, min({_DAY}) FROM {src} GROUP BY 1 ORDER BY 1"
         " ON CONFLICT (install_id) DO UPDATE"
         " SET first_day = LEAST(an_first_seen.first_day, excluded.first_day)",
     ]
