@@ -17,8 +17,16 @@ ROOT=$(pwd)
 KEEP=0
 [ "${1:-}" = "--keep" ] && KEEP=1
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-run() { printf '\033[2m$'; printf ' %q' "$@"; printf '\033[0m\n'; "$@"; }
+if [ -t 1 ]; then BOLD=$'\033[1m' DIM=$'\033[2m' OFF=$'\033[0m'; else BOLD='' DIM='' OFF=''; fi
+say() { printf '\n%s== %s%s\n' "$BOLD" "$*" "$OFF"; }
+run() {  # echo the command (arguments with spaces in quotes), then run it
+  local arg line='$'
+  for arg in "$@"; do
+    case $arg in *' '*) line+=" \"$arg\"" ;; *) line+=" $arg" ;; esac
+  done
+  printf '%s%s%s\n' "$DIM" "$line" "$OFF"
+  "$@"
+}
 
 # -- 1. install ---------------------------------------------------------------
 PY=${PYTHON:-python3}
