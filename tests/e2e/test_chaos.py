@@ -1,6 +1,7 @@
 """Chaos: nothing lost, nothing counted twice, whatever happens on the way.
 
-A real ``iconiq-server`` on a fresh PostgreSQL database sits behind the chaos
+A real ``iconiq-server`` (on a fresh PostgreSQL database, and again on a
+SQLite file) sits behind the chaos
 proxy (random 500s, 429s with Retry-After, 413s on splittable batches, held
 requests, connection resets, lost acknowledgements, slow bodies). Eight
 command streams run real ``iconiq icon --model local`` processes at the same
@@ -19,12 +20,14 @@ import json
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -53,7 +56,7 @@ CHAOS = Faults(
     hold_seconds=20.0,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 def _command(stream: int, i: int, out: Path) -> tuple[list[str], int]:
@@ -115,18 +118,36 @@ class Killer(threading.Thread):
 
 
 def _stored(database_url: str) -> list[str]:
+    if database_url.startswith("sqlite:///"):
+        db = sqlite3.connect(database_url.removeprefix("sqlite:///"))
+        try:
+            return [str(row[0]) for row in db.execute("SELECT event_id FROM events")]
+        finally:
+            db.close()
     with psycopg.connect(database_url) as conn:
         return [str(row[0]) for row in conn.execute("SELECT event_id FROM events")]
 
 
-def test_every_recorded_event_is_stored_exactly_once(tmp_path: Path) -> None:
+@contextmanager
+def _database(kind: str, tmp_path: Path) -> Iterator[str]:
+    if kind == "postgres":
+        with fresh_database() as url:
+            yield url
+    else:  # one file that outlives the server's restart
+        yield f"sqlite:///{tmp_path / 'server.db'}"
+
+
+@pytest.mark.parametrize(
+    "kind", [pytest.param("postgres", marks=pytest.mark.postgres), "sqlite"]
+)
+def test_every_recorded_event_is_stored_exactly_once(tmp_path: Path, kind: str) -> None:
     rng = random.Random(SEED)
     out = tmp_path / "icons"
     out.mkdir()
     homes = [tmp_path / f"home{h}" for h in range(HOMES)]
     started = time.monotonic()
 
-    with fresh_database() as database_url:
+    with _database(kind, tmp_path) as database_url:
         server_cm: AbstractContextManager[ServerHandle] = running_server(database_url)
         server = server_cm.__enter__()
         try:
@@ -222,8 +243,8 @@ def test_every_recorded_event_is_stored_exactly_once(tmp_path: Path) -> None:
     elapsed = time.monotonic() - started
     faults = {k: v for k, v in sorted(proxy_counts.items()) if k != "forwarded"}
     print(
-        f"\nchaos (seed {SEED}): {done['commands']} commands in {STREAMS} streams over {HOMES}"
-        f" homes; recorded {len(recorded)} events ({len(set(recorded))} distinct);"
+        f"\nchaos on {kind} (seed {SEED}): {done['commands']} commands in {STREAMS} streams"
+        f" over {HOMES} homes; recorded {len(recorded)} events ({len(set(recorded))} distinct);"
         f" stored {len(stored)} rows ({len(set(stored))} distinct);"
         f" requests forwarded {proxy_counts.get('forwarded', 0)}; faults injected {faults};"
         f" flushers killed -9: {killer.kills}; server crashes (kill -9) and restarts: 1;"
