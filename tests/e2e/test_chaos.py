@@ -1,8 +1,7 @@
 """Chaos: nothing lost, nothing counted twice, whatever happens on the way.
 
 A real ``iconiq-server`` (on a fresh PostgreSQL database, and again on a
-SQLite file) sits behind the chaos
-proxy (random 500s, 429s with Retry-After, 413s on splittable batches, held
+SQLite file) sits behind the chaos proxy (random 500s, 429s with Retry-After, 413s on splittable batches, held
 requests, connection resets, lost acknowledgements, slow bodies). Eight
 command streams run real ``iconiq icon --model local`` processes at the same
 time (two streams per iconiq home, so spools are shared), some succeeding and
