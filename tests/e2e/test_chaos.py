@@ -1,16 +1,17 @@
 """Chaos: nothing lost, nothing counted twice, whatever happens on the way.
 
-A real ``iconiq-server`` (on a fresh PostgreSQL database, and again on a
-SQLite file) sits behind the chaos proxy (random 500s, 429s with Retry-After, 413s on splittable batches, held
-requests, connection resets, lost acknowledgements, slow bodies). Eight
-command streams run real ``iconiq icon --model local`` processes at the same
-time (two streams per iconiq home, so spools are shared), some succeeding and
-some failing, and now and then ask for ``iconiq telemetry flush
---background``; a killer sends kill -9 to random detached flushers; half-way
-the server is killed (kill -9) and a new one started on the same database. Then the
-queues are drained with ``iconiq telemetry flush`` and the set of ``event_id``s
-stored by the server must equal the set the clients recorded (each command
-prints its event as it records it, with ``ICONIQ_TELEMETRY_DEBUG=1``).
+A real ``iconiq-server`` (on a fresh PostgreSQL database, and again on a SQLite
+file) sits behind the chaos proxy: random 500s, 429s with Retry-After, 413s on
+splittable batches, held requests, connection resets, lost acknowledgements,
+slow bodies. Eight command streams run real ``iconiq icon --model local``
+processes at the same time (two streams per iconiq home, so spools are shared),
+some succeeding and some failing, and now and then ask for ``iconiq telemetry
+flush --background``; a killer sends kill -9 to random detached flushers;
+half-way the server is killed (kill -9) and a new one started on the same
+database. Then the queues are drained with ``iconiq telemetry flush`` and the
+set of ``event_id``s stored by the server must equal the set the clients
+recorded (each command prints its event as it records it, with
+``ICONIQ_TELEMETRY_DEBUG=1``).
 """
 
 from __future__ import annotations
