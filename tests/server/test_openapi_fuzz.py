@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 
@@ -13,7 +12,6 @@ from iconiq.server.app import create_app
 from iconiq.server.config import ServerSettings
 
 _DIR = Path(tempfile.mkdtemp(prefix="iconiq-fuzz-"))
-os.environ.setdefault("ICONIQ_HOME", str(_DIR))
 APP = create_app(
     ServerSettings(
         database_url=f"sqlite:///{_DIR / 'fuzz.db'}",
