@@ -21,6 +21,8 @@ class Run:
     exempt: bool = False
     # True once the command's own code started (False for --help and usage errors).
     invoked: bool = False
+    # True when the command line asks for --help: no first-run notice, no event.
+    help_requested: bool = False
     success: bool = False
     error_type: str | None = None
     exit_code: int = 0

@@ -37,6 +37,8 @@ def root(
     run = run_mod.current()
     run.command = ctx.invoked_subcommand
     run.exempt = ctx.invoked_subcommand in EXEMPT
+    if run.help_requested:
+        return  # help is not a use of the tool: no notice, no prompt
     try:
         from iconiq.telemetry.hooks import before_command
 

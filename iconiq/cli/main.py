@@ -63,6 +63,7 @@ def _invoke(argv: list[str] | None) -> tuple[int, str | None]:
 
 def main(argv: list[str] | None = None) -> int:
     run = run_mod.start()
+    run.help_requested = "--help" in (sys.argv[1:] if argv is None else argv)
     code, error_type = _invoke(argv)
     run.exit_code = code
     run.success = code == 0

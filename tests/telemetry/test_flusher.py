@@ -190,22 +190,43 @@ def test_watchdog_ends_a_stuck_flusher() -> None:
     assert done.returncode == 3 and time.monotonic() - started < 10
 
 
+# A host like the CLI (one thread) spawns, waits for its flusher, then lists its
+# own children: none may be a zombie, and the flusher must not be one of them.
+_HOST = """
+import json, os, sys, time
+from pathlib import Path
+from iconiq.telemetry.spawn import flusher_running, spawn_flusher
+spool = Path(sys.argv[1])
+spawn_flusher(spool)
+deadline = time.monotonic() + 10
+while not flusher_running(spool) and time.monotonic() < deadline:
+    time.sleep(0.02)
+children = []
+for entry in Path("/proc").iterdir():
+    if entry.name.isdigit():
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid():
+            children.append([int(entry.name), fields[0]])
+print(json.dumps({"pid": os.getpid(), "running": flusher_running(spool), "children": children}))
+"""
+
+
 def test_spawning_leaves_no_zombie(spool_path: Path) -> None:
+    import json
+
     fill_spool(spool_path, 1)
-    spawn_flusher(spool_path)
-    assert wait_until(lambda: bool(flusher_pids(spool_path)), 10)
-    children = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(stat[1]) == os.getpid():
-                children.append((entry.name, stat[0]))
-    assert [c for c in children if c[1] == "Z"] == []
+    done = subprocess.run(
+        [sys.executable, "-c", _HOST, str(spool_path)], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["running"] is True
+    assert report["children"] == []  # no zombie, and the flusher is not the host's child
     [pid] = flusher_pids(spool_path)
-    assert int((Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split())[1]) != os.getpid()
+    assert pid != report["pid"]
     wait_no_flusher(spool_path)
 
 

@@ -92,6 +92,15 @@ def test_notice_once_on_stderr_without_a_terminal(iconiq_home: Path, spool_path:
     wait_no_flusher(spool_path)
 
 
+def test_help_shows_no_notice_and_records_nothing(iconiq_home: Path, spool_path: Path) -> None:
+    for args in (["icon", "--help"], ["config", "--help"], ["--help"]):
+        done = cli(*args)
+        assert done.returncode == 0 and "Usage" in done.stdout
+        assert "Welcome" not in done.stderr
+    assert not spool_path.exists()
+    assert not (iconiq_home / "telemetry-notice-shown").exists()
+
+
 def _with_terminal(args: list[str], answer: bytes) -> tuple[int, str, str]:
     """Run iconiq with stdin/stderr on a pseudo-terminal; type ``answer``."""
     main_fd, sub_fd = os.openpty()
