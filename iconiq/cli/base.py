@@ -90,17 +90,23 @@ def _lighten(params: list[Any]) -> None:
         param._runtime_param = _PlainParam(parameter_info=info, annotation=desc.annotation)
 
 
-class RecordingCommand(TyperCommand):
-    """A command that tells the current run which options the user gave."""
+class _Light:
+    """Mixin: the command's own options (and --help) use the pydantic-free converter."""
+
+    params: list[Any]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         _lighten(self.params)
 
     def get_help_option(self, ctx: click.Context) -> Any:
-        option = super().get_help_option(ctx)
+        option = super().get_help_option(ctx)  # type: ignore[misc]
         _lighten([option])
         return option
+
+
+class RecordingCommand(_Light, TyperCommand):
+    """A command that tells the current run which options the user gave."""
 
     def invoke(self, ctx: click.Context) -> Any:
         run = run_mod.current()
@@ -115,17 +121,8 @@ class RecordingCommand(TyperCommand):
         return super().invoke(ctx)
 
 
-class LightGroup(TyperGroup):
+class LightGroup(_Light, TyperGroup):
     """A command group whose own options use the pydantic-free converter."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        _lighten(self.params)
-
-    def get_help_option(self, ctx: click.Context) -> Any:
-        option = super().get_help_option(ctx)
-        _lighten([option])
-        return option
 
 
 class App(typer.Typer):

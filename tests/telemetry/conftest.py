@@ -52,6 +52,22 @@ def cli(
     )
 
 
+def cli_at_once(*args: str, n: int = 8, timeout: float = 60) -> list[tuple[int, str, str]]:
+    """Start ``n`` ``iconiq ARGS`` processes together; (exit code, stdout, stderr) of each."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "iconiq", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(n)
+    ]
+    outputs = [p.communicate(timeout=timeout) for p in procs]
+    return [(p.returncode, out, err) for p, (out, err) in zip(procs, outputs, strict=True)]
+
+
 def flusher_pids(spool: Path) -> list[int]:
     """Live processes whose command line is a flusher of this spool."""
     found = []

@@ -21,6 +21,7 @@ from iconiq.telemetry.spool import Spool
 from tests.telemetry.collector import Collector
 from tests.telemetry.conftest import (
     cli,
+    cli_at_once,
     fill_spool,
     flusher_pids,
     pending,
@@ -105,21 +106,9 @@ def test_eight_concurrent_commands_while_a_flusher_runs(
     spawn_flusher(spool_path)
     assert collector.received.wait(30)
     assert flusher_pids(spool_path)
-    env = dict(os.environ)
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "iconiq", "config", "path"],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(8)
-    ]
-    outputs = [p.communicate(timeout=60) for p in procs]
-    assert [p.returncode for p in procs] == [0] * 8
-    for out, err in outputs:
+    runs = cli_at_once("config", "path")
+    assert [code for code, _, _ in runs] == [0] * 8
+    for _, out, err in runs:
         assert out.strip().endswith("config.toml") and err == ""
     wait_no_flusher(spool_path)
     with Spool(spool_path) as s:
@@ -236,19 +225,9 @@ def test_first_run_race_on_a_fresh_home(
     """Eight commands create and migrate the spool at the same moment: none fails, all count."""
     collector.mode = "503"  # keep the events in the spool to count them
     assert not spool_path.exists()
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "iconiq", "config", "path"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(8)
-    ]
-    outputs = [p.communicate(timeout=60) for p in procs]
-    assert [p.returncode for p in procs] == [0] * 8
-    assert all(err == "" for _, err in outputs)
+    runs = cli_at_once("config", "path")
+    assert [code for code, _, _ in runs] == [0] * 8
+    assert all(err == "" for _, _, err in runs)
     wait_no_flusher(spool_path)
     with Spool(spool_path) as s:
         assert s.pending()[0] == 8 and s.get_int("record_errors") == 0
