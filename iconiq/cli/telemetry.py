@@ -74,9 +74,11 @@ def flush(
     summary = f"{result.uploaded} uploaded ({result.duplicates} already on the server)"
     if result.rejected:
         summary += f", {result.rejected} rejected and dropped"
+    left = manage.pending_count()
     if not result.delivered:
-        left = manage.pending_count()
         raise errors.NetworkError(f"{summary}; {left} still queued: {result.error}")
+    if total and not result.uploaded and not left:
+        summary = "Nothing left to upload: a background flusher delivered the queue"
     typer.echo(summary + ".")
 
 
