@@ -77,8 +77,8 @@ def flush(
     left = manage.pending_count()
     if not result.delivered:
         raise errors.NetworkError(f"{summary}; {left} still queued: {result.error}")
-    if total and not result.uploaded and not left:
-        summary = "Nothing left to upload: a background flusher delivered the queue"
+    if not result.uploaded and not result.rejected and not left:
+        summary = "Nothing to upload: the queue is empty"
     typer.echo(summary + ".")
 
 
