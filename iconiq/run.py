@@ -8,26 +8,57 @@ hands it to telemetry. Nothing here imports anything heavy.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 
-@dataclass
 class Run:
-    started_ms: int = field(default_factory=lambda: int(time.time() * 1000))
-    started_perf: float = field(default_factory=time.perf_counter)
-    command: str | None = None
-    # True for commands that must not record an event (``iconiq telemetry ...``).
-    exempt: bool = False
-    # True once the command's own code started (False for --help and usage errors).
-    invoked: bool = False
-    # True when the command line asks for --help: no first-run notice, no event.
-    help_requested: bool = False
-    success: bool = False
-    error_type: str | None = None
-    exit_code: int = 0
-    flags: list[str] = field(default_factory=list)
-    facts: dict[str, Any] = field(default_factory=dict)
+    """One command run. A plain class: importing ``dataclasses`` (and with it
+    ``inspect``) would cost a host that embeds the hooks ~12 ms."""
+
+    __slots__ = (
+        "started_ms",
+        "started_perf",
+        "command",
+        "exempt",
+        "invoked",
+        "help_requested",
+        "success",
+        "error_type",
+        "exit_code",
+        "flags",
+        "facts",
+    )
+
+    def __init__(
+        self,
+        *,
+        command: str | None = None,
+        exempt: bool = False,
+        invoked: bool = False,
+        help_requested: bool = False,
+        success: bool = False,
+        error_type: str | None = None,
+        exit_code: int = 0,
+        flags: list[str] | None = None,
+        facts: dict[str, Any] | None = None,
+    ) -> None:
+        self.started_ms = int(time.time() * 1000)
+        self.started_perf = time.perf_counter()
+        self.command = command
+        # True for commands that must not record an event (``iconiq telemetry ...``).
+        self.exempt = exempt
+        # True once the command's own code started (False for --help and usage errors).
+        self.invoked = invoked
+        # True when the command line asks for --help: no first-run notice, no event.
+        self.help_requested = help_requested
+        self.success = success
+        self.error_type = error_type
+        self.exit_code = exit_code
+        self.flags = [] if flags is None else flags
+        self.facts = {} if facts is None else facts
+
+    def __repr__(self) -> str:
+        return f"Run(command={self.command!r}, success={self.success}, flags={self.flags})"
 
     def note(self, **facts: Any) -> None:
         """Record command-specific event fields (prompt_length, output_format, ...)."""
