@@ -10,11 +10,14 @@ each schema and each batch size (100, 500):
            receiving gzip ``POST /v1/batch`` requests from several client threads
            (``--workers N``: N server processes on one socket).
 
-Schemas: ``full`` is what a server runs (core tables plus the analytics rollup
-triggers, which fire on every insert); ``core`` leaves out the analytics
-migrations, to show the collection path's own overhead. The ratio http/raw is the
-figure (target >= 60%). Then the latency of ``POST /v1/track`` at a fixed
-request rate (open loop; latency counted from the scheduled send time), p50/p99.
+Schemas: ``full`` is what a server runs (core tables plus the analytics
+triggers, which append every insert to ``an_pending``; the server folds it into
+the rollups every few seconds); ``core`` leaves out the analytics migrations, to
+show the collection path's own overhead. ``fold ev/s``: after the raw run, the
+rate of the one ``rollups.fold`` that applies all its events to the rollups.
+The ratio http/raw is the figure (target >= 60%). Then the latency of
+``POST /v1/track`` at a fixed request rate (open loop; latency counted from the
+scheduled send time), p50/p99.
 
     .venv/bin/python benchmarks/ingest.py [--events 20000] [--clients 4] [--rate 50]
         [--seconds 5] [--no-postgres] [--no-sqlite] [--schema full|core|both]
@@ -40,6 +43,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from iconiq.server.analytics import rollups  # noqa: E402
 from iconiq.server.events import Event, Row  # noqa: E402
 from iconiq.server.storage.base import open_store  # noqa: E402
 from iconiq.server.storage.migrate import migrate_postgres, migrate_sqlite  # noqa: E402
@@ -118,16 +122,23 @@ def open_migrated(url: str, schema: str, pool: int) -> Any:
     return store
 
 
-def raw_rate(url: str, schema: str, n: int, batch: int, clients: int) -> float:
-    """Events/s of the store's own insert, called by as many threads as HTTP clients."""
+def raw_rate(url: str, schema: str, n: int, batch: int, clients: int) -> tuple[float, float]:
+    """Events/s of the store's own insert, called by as many threads as HTTP clients, and
+    (schema full) events/s of the one fold that then applies them to the rollups."""
     store = open_migrated(url, schema, clients + 1)
     received = int(time.time() * 1000)
     rows = [Row(Event.model_validate(e), None, received) for e in events(n + batch)]
     store.insert(rows[:batch])  # warm-up (connections, partition)
     chunks = [rows[i : i + batch] for i in range(batch, n + batch, batch)]
     elapsed = parallel(chunks, clients, lambda chunk: store.insert(chunk))
+    folded = 0.0
+    if schema == "full":
+        started = time.perf_counter()
+        with store.connection() as conn:
+            applied = rollups.fold(conn, store.dialect)
+        folded = applied / (time.perf_counter() - started)
     store.close()
-    return n / elapsed
+    return n / elapsed, folded
 
 
 def http_rate(base_url: str, n: int, batch: int, clients: int) -> float:
@@ -218,7 +229,7 @@ def main() -> None:
     )
     print()
     header = f"{'database':<11} {'schema':<6} {'batch':>5} {'events':>6}"
-    print(f"{header} {'raw ev/s':>10} {'http ev/s':>10} {'http/raw':>8}")
+    print(f"{header} {'raw ev/s':>10} {'http ev/s':>10} {'http/raw':>8} {'fold ev/s':>10}")
     latency_rows = []
     for name, make_db in dbs:
         for schema in schemas:
@@ -227,10 +238,10 @@ def main() -> None:
                 server_env["PYTHONPATH"] = str(tmp / "core-site")
             for batch in (100, 500):
                 with make_db() as probe_url:  # size the run to a few seconds
-                    probe = raw_rate(probe_url, schema, batch * 2, batch, args.clients)
+                    probe, _ = raw_rate(probe_url, schema, batch * 2, batch, args.clients)
                 n = min(args.events, max(batch * 8, int(probe * 4) // batch * batch))
                 with make_db() as raw_url:
-                    raw = raw_rate(raw_url, schema, n, batch, args.clients)
+                    raw, fold = raw_rate(raw_url, schema, n, batch, args.clients)
                 with (
                     make_db() as url,
                     running_server(url, env=server_env, workers=args.workers) as srv,
@@ -238,7 +249,8 @@ def main() -> None:
                     http_rate(srv.base_url, batch * args.clients, batch, args.clients)  # warm-up
                     http = http_rate(srv.base_url, n, batch, args.clients)
                 row = f"{name:<11} {schema:<6} {batch:>5} {n:>6}"
-                print(f"{row} {raw:>10,.0f} {http:>10,.0f} {http / raw:>8.0%}", flush=True)
+                folds = f"{fold:>10,.0f}" if fold else f"{'-':>10}"
+                print(f"{row} {raw:>10,.0f} {http:>10,.0f} {http / raw:>8.0%} {folds}", flush=True)
             with make_db() as url, running_server(url, env=server_env, workers=args.workers) as srv:
                 track_latency(srv.base_url, args.rate, 1.0)  # warm-up
                 p50, p99, total = track_latency(srv.base_url, args.rate, args.seconds)

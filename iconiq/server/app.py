@@ -56,13 +56,17 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        task = None
+        tasks = []
         if settings.purge_interval > 0:
-            task = asyncio.create_task(retention.run_periodically(store, settings))
+            tasks.append(asyncio.create_task(retention.run_periodically(store, settings)))
+        if settings.fold_interval > 0:
+            from iconiq.server.analytics.fold import run_periodically as fold_periodically
+
+            tasks.append(asyncio.create_task(fold_periodically(store, settings.fold_interval)))
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

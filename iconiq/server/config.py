@@ -5,6 +5,7 @@ ICONIQ_DATABASE_URL          sqlite:///path/to.db (default: iconiq.db in the dat
 ICONIQ_ADMIN_TOKEN           bearer token for the dashboard and metrics API
 ICONIQ_RETENTION_DAYS        events older than this are deleted (default 730)
 ICONIQ_PURGE_INTERVAL        seconds between retention runs in the server (default 3600; 0 off)
+ICONIQ_FOLD_INTERVAL         seconds between folds of pending rollup rows (default 5; 0 off)
 ICONIQ_RATE_LIMIT            per client address, ``limits`` notation (default
                              "120/minute"; "off" disables)
 ICONIQ_RATE_LIMIT_STORAGE    ``limits`` storage URI (default memory://; redis://... to share)
@@ -67,6 +68,7 @@ class ServerSettings:
     admin_token: str | None = None
     retention_days: int = DEFAULT_RETENTION_DAYS
     purge_interval: float = 3600.0
+    fold_interval: float = 5.0
     rate_limit: str | None = "120/minute"
     rate_limit_storage: str = "memory://"
     trusted_proxies: tuple[Network, ...] = ()
@@ -100,6 +102,7 @@ class ServerSettings:
             admin_token=env.get("ICONIQ_ADMIN_TOKEN", "").strip() or None,
             retention_days=_int_env("ICONIQ_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1),
             purge_interval=float(_int_env("ICONIQ_PURGE_INTERVAL", 3600)),
+            fold_interval=float(_int_env("ICONIQ_FOLD_INTERVAL", 5)),
             rate_limit=rate_limit,
             rate_limit_storage=env.get("ICONIQ_RATE_LIMIT_STORAGE", "").strip() or "memory://",
             trusted_proxies=parse_networks(env.get("ICONIQ_TRUSTED_PROXIES", "")),

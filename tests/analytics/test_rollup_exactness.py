@@ -1,4 +1,4 @@
-"""The trigger-maintained rollups equal a rebuild from ``events`` after every kind of change:
+"""The trigger-fed, folded rollups equal a rebuild from ``events`` after every kind of change:
 inserts, duplicates, late (air-gapped) uploads, erasure and retention, on both databases."""
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ def as_text(rows: list[tuple[Any, ...]]) -> list[tuple[str, ...]]:
 
 
 def snapshot(store: Store) -> dict[str, list[tuple[Any, ...]]]:
+    """The rollups as a read sees them (after folding the pending rows)."""
     out = {}
     with store.connection() as conn:
+        rollups.fold(conn, store.dialect)
         for table in TABLES:
             rows = fetch(conn, store.dialect, f"SELECT * FROM {table}")
             out[table] = as_text(rows)

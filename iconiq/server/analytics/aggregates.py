@@ -1,7 +1,7 @@
 """The set-based aggregations of a set of event rows into ``an_daily`` and ``an_hist`` rows.
 
-Used over the whole ``events`` table by ``rollups.rebuild`` and over the rows one
-statement inserted or deleted by the PostgreSQL statement triggers (``pg_triggers``).
+Used over the whole ``events`` table by ``rollups.rebuild`` and over the pending rows
+taken by ``fold``.
 Each SELECT yields the target table's columns in order; ``{src}`` is the row source.
 """
 
@@ -28,8 +28,9 @@ def bucket_sql(dialect: str, col: str) -> str:
     return triggers.bucket(f"e.{col}")
 
 
-def daily_selects(dialect: str, src: str) -> list[str]:
-    """SELECTs of ``an_daily`` rows (one per breakdown) from the rows of ``src``."""
+def daily_selects(dialect: str, src: str, key: str = "event_id") -> list[str]:
+    """SELECTs of ``an_daily`` rows (one per breakdown) from the rows of ``src``, whose
+    column ``key`` tells rows apart (a flag named twice in one row counts once)."""
     out = [f"SELECT 'total', {_KEY}, '', {_AGG} FROM {src} e GROUP BY 2, 3, 4"]
     for dim, value in DIMENSIONS.items():
         v = value.format(r="e")
@@ -38,7 +39,7 @@ def daily_selects(dialect: str, src: str) -> list[str]:
             f" WHERE {v} IS NOT NULL GROUP BY 2, 3, 4, 5"
         )
     out.append(
-        f"SELECT 'flag', {_KEY}, e.value, {_AGG} FROM (SELECT DISTINCT e.event_id,"
+        f"SELECT 'flag', {_KEY}, e.value, {_AGG} FROM (SELECT DISTINCT e.{key},"
         " e.timestamp, e.version, e.command, e.success, e.prompt_length, j.value AS value"
         f" FROM {src} e, {triggers.flag_values('e', dialect)}) AS e"
         " WHERE e.value IS NOT NULL GROUP BY 2, 3, 4, 5"

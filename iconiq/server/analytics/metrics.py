@@ -8,10 +8,11 @@ dashboard draws it; ``table`` means no chart).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from iconiq.server.analytics import adoption, growth, performance, usage
+from iconiq.server.analytics.fold import fold
 from iconiq.server.analytics.query import Filters, Table, share
 
 Compute = Callable[[Any, str, Filters], Table]
@@ -85,7 +86,18 @@ _ALL = [
     Metric("recent", "Latest events", "live", "table", growth.recent),
 ]  # fmt: skip
 
-METRICS: dict[str, Metric] = {m.name: m for m in _ALL}
+
+def folding(compute: Compute) -> Compute:
+    """``compute`` after folding the pending rollup rows: answers are exact as of the read."""
+
+    def run(conn: Any, dialect: str, f: Filters) -> Table:
+        fold(conn, dialect)
+        return compute(conn, dialect, f)
+
+    return run
+
+
+METRICS: dict[str, Metric] = {m.name: replace(m, compute=folding(m.compute)) for m in _ALL}
 SECTIONS = ("overview", "adoption", "usage", "performance", "growth", "live")
 
 

@@ -46,6 +46,20 @@ def _triggers_postgres(conn: Any) -> None:
     create_triggers(conn, "postgres")
 
 
+def _deferred_sqlite(conn: Any) -> None:
+    from iconiq.server.analytics.rollups import create_triggers, drop_triggers
+
+    drop_triggers(conn, "sqlite")
+    create_triggers(conn, "sqlite")  # an_pending first, then the appending triggers
+
+
+def _deferred_postgres(conn: Any) -> None:
+    from iconiq.server.analytics.rollups import create_triggers, drop_triggers
+
+    drop_triggers(conn, "postgres")
+    create_triggers(conn, "postgres")
+
+
 MIGRATIONS: list[Migration] = [
     Migration("analytics_0001_rollups", sqlite=_rollups_sqlite, postgres=_rollups_postgres),
     Migration("analytics_0002_active_by_version", sqlite=_active_sqlite, postgres=_active_postgres),
@@ -64,5 +78,9 @@ MIGRATIONS: list[Migration] = [
     # PostgreSQL triggers upsert in key order (no deadlocks between concurrent writers).
     Migration(
         "analytics_0007_sorted_upserts", sqlite=_triggers_sqlite, postgres=_triggers_postgres
+    ),
+    # Deferred rollups: the triggers only append to an_pending; fold applies it later.
+    Migration(
+        "analytics_0008_deferred_rollups", sqlite=_deferred_sqlite, postgres=_deferred_postgres
     ),
 ]

@@ -1,11 +1,16 @@
-"""Creating, rebuilding and expiring the rollup tables (see ``schema`` and ``triggers``).
+"""Creating, folding, rebuilding and expiring the rollup tables (see ``schema``,
+``triggers`` and ``fold``).
 
 - ``install(conn, dialect)``: tables, bucket bounds, triggers, then a rebuild
   (the analytics migration calls it, so existing events are counted too).
+- ``fold(conn, dialect)``: apply the pending rows the triggers appended (every
+  metric read does it first, and the server every few seconds).
 - ``rebuild(conn, dialect)``: recompute every rollup from ``events`` in a few
-  set-based statements; used after bulk loads and as the exactness reference.
+  set-based statements and clear the pending rows; used after bulk loads and as
+  the exactness reference.
 - ``expire(conn, dialect, cutoff_ms)``: called by retention after expired events
-  went. Whole PostgreSQL partitions are dropped without firing triggers, so the
+  went. It folds first (so a pending +1 of an expired day cannot bring it back
+  later). Whole PostgreSQL partitions are dropped without firing triggers, so the
   rows of every whole expired day are removed here, and the week and first-seen
   rollups that straddle the cutoff are recomputed from the per-day table.
 - ``suspended_triggers``: drop the triggers for a bulk load, rebuild after.
@@ -25,6 +30,9 @@ from iconiq.server.analytics.aggregates import (
     hist_selects,
 )
 from iconiq.server.analytics.db import execute
+from iconiq.server.analytics.fold import apply_pending
+from iconiq.server.analytics.fold import fold as fold
+from iconiq.server.analytics.fold import lock as fold_lock
 from iconiq.server.analytics.schema import (
     DAY_MS,
     TABLES,
@@ -114,7 +122,13 @@ def rebuild_sql(dialect: str) -> list[str]:
 
 
 def rebuild(conn: Any, dialect: str) -> None:
-    """Recompute every rollup table from ``events`` (inside the caller's transaction)."""
+    """Recompute every rollup table from ``events`` and drop the pending rows (inside the
+    caller's transaction). PostgreSQL: no writer of ``events`` may be half-way (its
+    pending rows would be counted twice or lost), so they are waited for and held off."""
+    if dialect == "postgres":
+        execute(conn, dialect, "LOCK TABLE events IN SHARE MODE")
+        fold_lock(conn, dialect)
+    execute(conn, dialect, "DELETE FROM an_pending")
     for statement in rebuild_sql(dialect):
         execute(conn, dialect, statement)
     if dialect == "postgres":
@@ -125,6 +139,7 @@ def rebuild(conn: Any, dialect: str) -> None:
 def expire(conn: Any, dialect: str, cutoff_ms: int) -> None:
     """Forget the rollups of every whole day before ``cutoff_ms`` (all its events are gone)
     and recompute the week and first-seen rows that depended on them."""
+    apply_pending(conn, dialect)
     cut = cutoff_ms // DAY_MS
     week = (cut + 3) // 7
     first, last = week * 7 - 3, week * 7 + 3

@@ -14,7 +14,8 @@ weeks (``week = (day + 3) // 7``; day 0, 1970-01-01, was a Thursday).
   day by version (``v``), by command (``c``) and by both (``x``).
 - ``an_first_seen``: each install's first day with a stored event.
 
-Triggers (``triggers.py``) keep all of them exact on every insert and delete;
+Triggers (``triggers.py``) append every insert and delete to ``an_pending``, which
+``fold`` applies to all of them, exactly (every read folds first);
 ``rollups.rebuild`` recomputes them from ``events``.
 """
 

@@ -27,6 +27,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from iconiq.errors import InvalidInput
 from iconiq.server.analytics import assets, views
 from iconiq.server.analytics.db import fetch
+from iconiq.server.analytics.fold import fold
 from iconiq.server.analytics.metrics import METRICS, SECTIONS, Metric
 from iconiq.server.analytics.query import Filters, Table, date_of
 from iconiq.server.security import COOKIE_NAME, is_admin, require_admin, session_cookie_value
@@ -111,6 +112,7 @@ def choices(request: Request, f: Filters) -> dict[str, list[str]]:
     """Versions and commands seen in the range (for the filter menus)."""
     store = request.app.state.store
     with store.connection() as conn:
+        fold(conn, store.dialect)
         out = {}
         for col in ("version", "command"):
             rows = fetch(

@@ -1,0 +1,158 @@
+"""Deferred rollups: folds running while several writers insert and erase stay exact, and a
+fold that is rolled back or killed half-way applies nothing (its rows are folded once, later)."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import textwrap
+import threading
+from typing import Any
+
+import pytest
+
+from iconiq.server.analytics import rollups
+from iconiq.server.analytics.db import fetch, scalar
+from iconiq.server.analytics.schema import TABLES
+from iconiq.server.storage.base import Store, open_store
+from tests.analytics.seed import DAY_MS, install, ms, row
+from tests.analytics.test_rollup_exactness import random_events, rebuilt, snapshot
+
+
+def raw_rollups(store: Store) -> dict[str, list[tuple[str, ...]]]:
+    """The rollup tables as stored, without folding."""
+    with store.connection() as conn:
+        tables = {t: fetch(conn, store.dialect, f"SELECT * FROM {t}") for t in TABLES}
+    return {t: sorted(tuple(str(v) for v in r) for r in rows) for t, rows in tables.items()}
+
+
+def pending(store: Store) -> int:
+    with store.connection() as conn:
+        return int(scalar(conn, store.dialect, "SELECT count(*) FROM an_pending"))
+
+
+def test_folds_stay_exact_with_concurrent_writers(store: Store) -> None:
+    """Four writers (own connections) insert batches with duplicates, one erases installs,
+    two folders fold in a loop, all at once; afterwards the rollups equal a rebuild."""
+    busy = open_store(store.url, pool_size=8) if store.dialect == "postgres" else store
+    rng = random.Random(23)
+    start = ms("2026-03-02", 0)
+    events = random_events(rng, 1200, start, 20)
+    rows = [row(e, rng.choice(["DE", "US", None])) for e in events]
+    chunks = [rows[k::4] for k in range(4)]
+    errors: list[BaseException] = []
+    writing = threading.Event()
+    writing.set()
+    folds = [0, 0]
+
+    def guarded(fn: Any, *args: Any) -> None:
+        try:
+            fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    def writer(mine: list[Any]) -> None:
+        for k in range(0, len(mine), 25):
+            busy.insert(mine[k : k + 25] + mine[max(0, k - 5) : k])  # with duplicates
+
+    def eraser() -> None:
+        for n in (2, 9):
+            busy.erase_install(install(n))
+
+    def folder(i: int) -> None:
+        while writing.is_set():
+            with busy.connection() as conn:
+                rollups.fold(conn, busy.dialect)
+            folds[i] += 1
+
+    folders = [threading.Thread(target=guarded, args=(folder, i)) for i in range(2)]
+    writers = [threading.Thread(target=guarded, args=(writer, c)) for c in chunks]
+    writers.append(threading.Thread(target=guarded, args=(eraser,)))
+    for t in folders + writers:
+        t.start()
+    for t in writers:
+        t.join()
+    writing.clear()
+    for t in folders:
+        t.join()
+    try:
+        assert errors == []
+        assert min(folds) > 0
+        assert snapshot(store) == rebuilt(store)
+        assert pending(store) == 0
+        with store.connection() as conn:
+            stored = scalar(conn, store.dialect, "SELECT count(*) FROM events")
+            counted = scalar(
+                conn, store.dialect, "SELECT sum(events) FROM an_daily WHERE dim = 'total'"
+            )
+        assert int(counted) == int(stored) > 0
+    finally:
+        if busy is not store:
+            busy.close()
+
+
+def test_a_rolled_back_fold_applies_nothing(store: Store) -> None:
+    rng = random.Random(31)
+    events = random_events(rng, 200, ms("2026-03-02", 0), 10)
+    store.insert([row(e) for e in events[:120]])
+    assert snapshot(store) == rebuilt(store)  # folded
+    store.insert([row(e) for e in events[120:]])
+    store.erase_install(install(4))
+    before, waiting = raw_rollups(store), pending(store)
+    assert waiting > 80
+    with pytest.raises(RuntimeError), store.connection() as conn:
+        if store.dialect == "postgres":
+            with conn.transaction():
+                assert rollups.fold(conn, store.dialect) == waiting
+                raise RuntimeError("the folder fails before it commits")
+        conn.execute("BEGIN IMMEDIATE")
+        assert rollups.fold(conn, store.dialect) == waiting
+        raise RuntimeError("the folder fails before it commits")
+    assert raw_rollups(store) == before and pending(store) == waiting
+    assert snapshot(store) == rebuilt(store)
+    assert pending(store) == 0
+
+
+_DYING_FOLDER = """
+    import os, sys
+    from iconiq.server.analytics import fold
+    from iconiq.server.storage.base import open_store
+
+    store, calls, real = open_store(sys.argv[1]), [0], fold.execute
+
+    def dying(conn, dialect, sql, params=()):
+        real(conn, dialect, sql, params)
+        calls[0] += 1
+        if calls[0] == int(sys.argv[2]):
+            os._exit(3)  # killed half-way through the fold, no cleanup
+
+    fold.execute = dying
+    fold.fold_store(store)
+"""
+
+
+@pytest.mark.parametrize("after", [9, 30])
+def test_a_folder_killed_half_way_applies_nothing(store: Store, after: int) -> None:
+    """A process dies after ``after`` fold statements: nothing is applied and no pending row
+    is lost; the next fold applies each once."""
+    rng = random.Random(after)
+    events = random_events(rng, 300, ms("2026-03-02", 0) - 40 * DAY_MS, 50)
+    store.insert([row(e) for e in events[:150]])
+    assert snapshot(store) == rebuilt(store)
+    store.insert([row(e) for e in events[150:]])
+    store.erase_install(install(6))
+    before, waiting = raw_rollups(store), pending(store)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    died = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_DYING_FOLDER), store.url, str(after)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert died.returncode == 3, died.stderr
+    assert raw_rollups(store) == before and pending(store) == waiting
+    assert snapshot(store) == rebuilt(store)
+    assert pending(store) == 0
