@@ -19,6 +19,7 @@ PostgreSQL (``synchronous_commit`` on by default).
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import sqlite3
@@ -41,10 +42,30 @@ CHECKPOINT_ROWS = 2000
 # and install_id indexes take random UUIDs, so inserts touch pages all over them.
 WRITER_CACHE_KIB = 64 * 1024
 
-_INSERT = (
-    f"INSERT OR IGNORE INTO events ({', '.join(COLUMNS)})"
-    f" VALUES ({', '.join('?' for _ in COLUMNS)})"
-)
+# Rows per INSERT statement (multi-row VALUES) and the smaller shapes a remainder is split
+# into (powers of two), so a handful of statements serve every batch size from the
+# connection's statement cache. One sqlite3_step stores a whole chunk with the GIL
+# released; executemany steps once per row and re-takes the GIL each time, often waiting
+# behind the event loop's thread while this connection holds the write lock.
+CHUNK_ROWS = 50
+_SHAPES = (32, 16, 8, 4, 2, 1)
+
+
+@functools.cache
+def _insert_sql(rows: int) -> str:
+    values = ", ".join([f"({', '.join('?' for _ in COLUMNS)})"] * rows)
+    return f"INSERT OR IGNORE INTO events ({', '.join(COLUMNS)}) VALUES {values}"
+
+
+def _chunks(count: int, largest: int) -> Iterator[int]:
+    """Chunk sizes that add up to ``count``: ``largest`` while it fits, then powers of two."""
+    while count >= largest:
+        yield largest
+        count -= largest
+    for shape in _SHAPES:
+        if count >= shape:
+            yield shape
+            count -= shape
 
 
 class SQLiteStore:
@@ -70,6 +91,7 @@ class SQLiteStore:
         self.checkpoints = 0  # background checkpoints done (tests, diagnostics)
         self._writer: sqlite3.Connection | None = None
         self._write_lock = threading.Lock()
+        self._chunk_rows = CHUNK_ROWS
 
     def _open(self) -> sqlite3.Connection:
         try:
@@ -111,8 +133,14 @@ class SQLiteStore:
             conn = self._writer or self._open_writer()
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                # rowcount, not total_changes: the analytics triggers' own writes must not count.
-                added = conn.executemany(_INSERT, values).rowcount
+                added = 0
+                start = 0
+                for size in _chunks(len(values), self._chunk_rows):
+                    params = [v for row in values[start : start + size] for v in row]
+                    start += size
+                    # rowcount (sqlite3_changes), not total_changes: the analytics triggers'
+                    # own writes must not count, nor the rows INSERT OR IGNORE skipped.
+                    added += conn.execute(_insert_sql(size), params).rowcount
                 conn.commit()
             except BaseException:
                 conn.rollback()
@@ -125,6 +153,9 @@ class SQLiteStore:
         conn = self._open()
         conn.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
         conn.execute("PRAGMA wal_autocheckpoint=0")
+        # Older SQLite builds allow 999 parameters per statement.
+        limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        self._chunk_rows = max(1, min(CHUNK_ROWS, limit // len(COLUMNS)))
         self._writer = conn
         return conn
 
