@@ -34,6 +34,7 @@ import argparse
 import gzip
 import http.client
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -48,7 +49,8 @@ from typing import Any
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 from iconiq.server.analytics import rollups  # noqa: E402
 from iconiq.server.events import Event, Row  # noqa: E402
@@ -226,7 +228,14 @@ def main() -> None:
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--no-sqlite", action="store_true")
     args = parser.parse_args()
-    env = {"ICONIQ_RATE_LIMIT": "off", "ICONIQ_PURGE_INTERVAL": "0", "ICONIQ_FOLD_INTERVAL": "0"}
+    # The servers import this checkout, whatever iconiq the environment has installed.
+    pythonpath = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    env = {
+        "ICONIQ_RATE_LIMIT": "off",
+        "ICONIQ_PURGE_INTERVAL": "0",
+        "ICONIQ_FOLD_INTERVAL": "0",
+        "PYTHONPATH": pythonpath,
+    }
     schemas = ("full", "core") if args.schema == "both" else (args.schema,)
     tmp = Path(tempfile.mkdtemp(prefix="iconiq-bench-"))
     (tmp / "core-site").mkdir()
@@ -255,7 +264,7 @@ def main() -> None:
         for schema in schemas:
             server_env = dict(env)
             if schema == "core":
-                server_env["PYTHONPATH"] = str(tmp / "core-site")
+                server_env["PYTHONPATH"] = os.pathsep.join([str(tmp / "core-site"), pythonpath])
             for batch in (100, 500):
                 with make_db() as probe_url:  # size the run to a few seconds
                     probe, _ = raw_rate(probe_url, schema, batch * 2, batch, args.clients)
