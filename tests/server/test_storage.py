@@ -220,3 +220,35 @@ def test_flags_text_is_the_json_of_the_list() -> None:
     for flags in ([], ["--model"], ["--model", "-s", "out_dir", "x-1"]):
         assert json.loads(_flags_json(flags)) == flags
         assert _flags_json(flags) == json.dumps(flags)
+
+
+def test_sqlite_checkpoints_in_the_background_and_close_stops_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from iconiq.server.storage import sqlite
+
+    monkeypatch.setattr(sqlite, "CHECKPOINT_ROWS", 50)
+    store = sqlite.SQLiteStore(f"sqlite:///{tmp_path / 'c.db'}")
+    store.migrate()
+    threads = [
+        threading.Thread(target=store.insert, args=([row() for _ in range(60)],)) for _ in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert store.count() == 240
+    with store._write_lock:
+        writer = store._writer
+    assert writer is not None
+    assert writer.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    deadline = time.monotonic() + 10
+    while store.checkpoints == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert store.checkpoints >= 1
+    checkpointer = store._checkpointer
+    assert checkpointer is not None
+    store.close()
+    assert not checkpointer.is_alive()
+    assert store.count() == 240  # reopens lazily after close
+    store.close()
