@@ -67,24 +67,26 @@ def queued_bodies() -> Iterator[str]:
             yield queued.body
 
 
+def _deliver_now(
+    spool: Spool, url: str, progress: Callable[[int], None] | None
+) -> flush.Result:
+    """Send what ``spool`` holds in the foreground, within ``FOREGROUND_LIMIT_S``."""
+    from iconiq.telemetry import transport
+
+    with transport.client() as http:
+        deadline = time.monotonic() + FOREGROUND_LIMIT_S
+        return flush.deliver(spool, http, url, deadline=deadline, progress=progress)
+
+
 def flush_now(progress: Callable[[int], None] | None = None) -> flush.Result:
     """Upload everything queued, in the foreground (waits for a running flusher first)."""
     if not decision.decide().enabled:
         raise errors.InvalidInput("telemetry is off; nothing is queued or sent")
     url = _endpoint()
-    from iconiq.telemetry import transport
-
     with _locked_spool(wait=30.0) as spool:
         if spool is None:
             return flush.Result()
-        with transport.client() as http:
-            result = flush.deliver(
-                spool,
-                http,
-                url,
-                deadline=time.monotonic() + FOREGROUND_LIMIT_S,
-                progress=progress,
-            )
+        result = _deliver_now(spool, url, progress)
         flush.record(spool, result)
         return result
 
@@ -199,17 +201,8 @@ def upload(source: Path, progress: Callable[[int], None] | None = None) -> tuple
     """
     bodies = _read_events(source)
     url = _endpoint()
-    from iconiq.telemetry import transport
-
     with Spool(Path(":memory:")) as staging:
         for body in bodies:
             staging.append(json.loads(body)["event_id"], body, max_events=10**9, max_bytes=1 << 40)
-        with transport.client() as http:
-            result = flush.deliver(
-                staging,
-                http,
-                url,
-                deadline=time.monotonic() + FOREGROUND_LIMIT_S,
-                progress=progress,
-            )
+        result = _deliver_now(staging, url, progress)
     return len(bodies), result
