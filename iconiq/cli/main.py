@@ -24,30 +24,19 @@ def _invoke(argv: list[str] | None) -> tuple[int, str | None]:
         sys.stdout.write(f"iconiq {__version__}\n")
         return 0, None
 
-    from typer.main import get_command
-
-    from iconiq.cli import clickcompat as click
+    from iconiq.cli import base
     from iconiq.cli.app import app
 
-    command = get_command(app)
     try:
-        rv = command.main(args=args, prog_name="iconiq", standalone_mode=False)
-        code = rv if isinstance(rv, int) else 0
+        code = base.run(app, args, "iconiq")
         if code == errors.EXIT_CANCELLED:  # typer turns Ctrl-C into Exit(130), silently
             _fail("cancelled")
             return code, "cancelled"
         return code, None if code == 0 else "internal"
-    except click.NoArgsIsHelpError as exc:
-        click.echo(exc.ctx.get_help() if exc.ctx else "", err=False)
-        return 0, None
-    except click.UsageError as exc:
-        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
-        _fail(exc.format_message().replace("\n", " ") + hint)
-        return 2, "invalid_input"
-    except click.ClickException as exc:
-        _fail(exc.format_message().replace("\n", " "))
+    except base.CommandLineError as exc:
+        _fail(exc.message)
         return exc.exit_code, "invalid_input"
-    except (click.Abort, KeyboardInterrupt):
+    except KeyboardInterrupt:
         _fail("cancelled")
         return errors.EXIT_CANCELLED, "cancelled"
     except errors.IconiqError as exc:

@@ -9,7 +9,6 @@ import pytest
 import typer
 from typer.main import get_command
 
-from iconiq.cli import clickcompat as click
 from iconiq.cli.base import App
 
 _WHERE = typer.Option(Path("."), "--where")
@@ -55,15 +54,15 @@ def test_plain_values_convert() -> None:
 
 
 def test_bad_numbers_are_usage_errors() -> None:
-    with pytest.raises(click.BadParameter, match="'x' is not a valid integer"):
+    with pytest.raises(typer.BadParameter, match="'x' is not a valid integer"):
         _run(["go", "--count", "x"])
-    with pytest.raises(click.BadParameter, match="'y' is not a valid number"):
+    with pytest.raises(typer.BadParameter, match="'y' is not a valid number"):
         _run(["go", "--ratio", "y"])
 
 
 def test_ranges_and_path_checks_still_apply(tmp_path: Path) -> None:
-    with pytest.raises(click.BadParameter):
+    with pytest.raises(typer.BadParameter):
         _run(["go", "--ranged", "10"])
-    with pytest.raises(click.BadParameter):
+    with pytest.raises(typer.BadParameter):
         _run(["go", "--existing", str(tmp_path / "missing")])
     assert _run(["go", "--existing", str(tmp_path)])["existing"] == tmp_path
