@@ -125,7 +125,7 @@ def _lighten(param: Any, kind: type | None) -> None:
 
     def process_value(ctx: Any, value: Any) -> Any:
         if value is None:
-            if param.required:
+            if param.required and not ctx.resilient_parsing:  # (completion parses resiliently)
                 return original(ctx, value)  # typer's own "missing" error
         elif kind is not None:
             value = _convert(kind, value, param, ctx)
@@ -201,13 +201,16 @@ def run(app: typer.Typer, args: list[str], prog_name: str) -> int:
 
     A command line click refuses raises ``CommandLineError`` (one line); no
     arguments on a group that wants some prints its help and returns 0; Ctrl-C
-    raises ``KeyboardInterrupt``. Anything else the command raises propagates.
+    raises ``KeyboardInterrupt``; typer's completion answers (``--show-completion``,
+    ``_PROG_COMPLETE=...``) return their exit code. Anything else the command raises propagates.
     """
     command = typer.main.get_command(app)
     try:
         rv = command.main(args=args, prog_name=prog_name, standalone_mode=False)
     except typer.Abort:
         raise KeyboardInterrupt from None
+    except SystemExit as exc:  # typer's shell completion answers, then exits
+        return exc.code if isinstance(exc.code, int) else int(exc.code is not None)
     except typer.TyperException as exc:  # click's ClickException and its kin
         message = exc.format_message()
         ctx = getattr(exc, "ctx", None)

@@ -10,9 +10,29 @@ import sys
 from iconiq import errors
 from iconiq import run as run_mod
 
+COMPLETE_VAR = "_ICONIQ_COMPLETE"  # click's _{PROG}_COMPLETE, as typer names it
+SHELLS = ("bash", "zsh", "fish", "powershell", "pwsh")
+
 
 def _fail(message: str) -> None:
     sys.stderr.write(f"iconiq: error: {message}\n")
+
+
+def _named_shell(args: list[str]) -> list[str]:
+    """``--show-completion SHELL``: typer's flag detects the shell and would ignore a
+    name after it, so a named shell takes the documented ``_ICONIQ_COMPLETE=source_SHELL``
+    way instead; ``--install-completion`` only installs for the shell it runs in."""
+    if len(args) != 2 or args[0] not in ("--show-completion", "--install-completion"):
+        return args
+    if args[0] == "--install-completion":
+        raise errors.InvalidInput(
+            f"--install-completion takes no shell name (it installs for the shell it runs"
+            f" in); for {args[1]}, save the output of `iconiq --show-completion {args[1]}`"
+        )
+    if args[1] not in SHELLS:
+        raise errors.InvalidInput(f"unknown shell {args[1]!r}; known: {', '.join(SHELLS)}")
+    os.environ[COMPLETE_VAR] = f"source_{args[1]}"
+    return []
 
 
 def _invoke(argv: list[str] | None) -> tuple[int, str | None]:
@@ -23,6 +43,11 @@ def _invoke(argv: list[str] | None) -> tuple[int, str | None]:
 
         sys.stdout.write(f"iconiq {__version__}\n")
         return 0, None
+    try:
+        args = _named_shell(args)
+    except errors.IconiqError as exc:
+        _fail(exc.message)
+        return exc.exit_code, exc.error_type
 
     from iconiq.cli import base
     from iconiq.cli.app import app
