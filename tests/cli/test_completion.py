@@ -161,15 +161,20 @@ def test_help_lists_the_completion_options(iconiq: Runner) -> None:
 
 @pytest.mark.slow
 def test_help_with_completion_stays_near_a_bare_import_typer(cli_env: dict[str, str]) -> None:
-    """Budget 1.3x (benchmarks/startup.py); bound 1.6x of the best of 7 interleaved runs,
-    loose for a loaded machine, still far below pydantic's or rich's imports (>= 1.9x)."""
-    import time
+    """Budget 1.3x (benchmarks/startup.py, wall time). Here: CPU time of the child, which
+    a loaded machine barely moves, best of 7 interleaved runs, bound 1.6x: loose, yet
+    far below what pydantic's or rich's imports cost (>= 1.9x)."""
+    import resource
+
+    def cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
 
     argvs = {"help": [str(ICONIQ), "--help"], "typer": [sys.executable, "-c", "import typer"]}
     best = {name: float("inf") for name in argvs}
     for _ in range(7):
         for name, argv in argvs.items():
-            start = time.perf_counter()
+            start = cpu()
             subprocess.run(argv, env=cli_env, capture_output=True, timeout=60, check=True)
-            best[name] = min(best[name], time.perf_counter() - start)
+            best[name] = min(best[name], cpu() - start)
     assert best["help"] < 1.6 * best["typer"], best
