@@ -49,11 +49,10 @@ _ASKS_TYPER = ("min", "max", "parser", "exists", "writable", "resolve_path", "al
 class CommandLineError(Exception):
     """Click refused the command line (unknown option, bad value...): one line."""
 
-    def __init__(self, message: str, exit_code: int, usage_error: bool) -> None:
+    def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
         self.message = message
         self.exit_code = exit_code
-        self.usage_error = usage_error
 
 
 def _plain_kind(annotation: Any, info: Any) -> type | None:
@@ -219,8 +218,7 @@ def run(app: typer.Typer, args: list[str], prog_name: str) -> int:
                 typer.echo(message)
             return 0
         line = " ".join(message.split("\n"))
-        usage = ctx is not None or exc.exit_code == 2
         if ctx is not None:
             line += f" (see `{ctx.command_path} --help`)"
-        raise CommandLineError(line, exc.exit_code, usage) from None
+        raise CommandLineError(line, exc.exit_code) from None
     return rv if isinstance(rv, int) else 0
