@@ -1,8 +1,10 @@
 """Start-up time of the ``iconiq`` console script, side by side with a bare Python.
 
-Runs ``iconiq --help``, ``iconiq --version``, ``iconiq config path`` and
-``python -c pass`` in turn (round-robin, so machine load hits them alike) and
-prints the median and best wall time of each, and its ratio to the bare Python.
+Runs ``iconiq --help``, ``iconiq --version``, ``iconiq config path``,
+``python -c "import typer"`` and ``python -c pass`` in turn (round-robin, so
+machine load hits them alike) and prints the median and best wall time of each,
+its ratio to the bare Python, and the budget ratio ``iconiq --help`` / ``import
+typer`` (at most 1.3: the CLI's own start-up on top of typer's stays small).
 Telemetry is switched off for the runs so only the CLI's own start-up is measured.
 
     .venv/bin/python benchmarks/startup.py [--runs 21]
@@ -28,6 +30,7 @@ def _commands() -> dict[str, list[str]]:
         "iconiq --help": [iconiq, "--help"],
         "iconiq --version": [iconiq, "--version"],
         "iconiq config path": [iconiq, "config", "path"],
+        "python -c 'import typer'": [sys.executable, "-c", "import typer"],
         "python -c pass": [sys.executable, "-c", "pass"],
     }
 
@@ -52,10 +55,14 @@ def main() -> None:
             for name, argv in commands.items():
                 samples[name].append(_time_once(argv, env))
     base = statistics.median(samples["python -c pass"])
-    print(f"{'command':<22} {'median ms':>10} {'best ms':>9} {'x python':>9}")
+    print(f"{'command':<26} {'median ms':>10} {'best ms':>9} {'x python':>9}")
     for name, values in samples.items():
         med = statistics.median(values)
-        print(f"{name:<22} {med:>10.1f} {min(values):>9.1f} {med / base:>9.2f}")
+        print(f"{name:<26} {med:>10.1f} {min(values):>9.1f} {med / base:>9.2f}")
+    budget = statistics.median(samples["iconiq --help"]) / statistics.median(
+        samples["python -c 'import typer'"]
+    )
+    print(f"iconiq --help / import typer (medians): {budget:.2f} (budget 1.30)")
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     print(f"({args.runs} runs each, interleaved; load average {load}; {sys.executable})")
 

@@ -13,6 +13,7 @@ from iconiq.cli.base import App
 
 app = App(
     name="iconiq",
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish)
     help="Generate app icons with OpenAI's image models, or offline with --model local.",
 )
 

@@ -10,9 +10,29 @@ import sys
 from iconiq import errors
 from iconiq import run as run_mod
 
+COMPLETE_VAR = "_ICONIQ_COMPLETE"  # click's _{PROG}_COMPLETE, as typer names it
+SHELLS = ("bash", "zsh", "fish", "powershell", "pwsh")
+
 
 def _fail(message: str) -> None:
     sys.stderr.write(f"iconiq: error: {message}\n")
+
+
+def _named_shell(args: list[str]) -> list[str]:
+    """``--show-completion SHELL``: typer's flag detects the shell and would ignore a
+    name after it, so a named shell takes the documented ``_ICONIQ_COMPLETE=source_SHELL``
+    way instead; ``--install-completion`` only installs for the shell it runs in."""
+    if len(args) != 2 or args[0] not in ("--show-completion", "--install-completion"):
+        return args
+    if args[0] == "--install-completion":
+        raise errors.InvalidInput(
+            f"--install-completion takes no shell name (it installs for the shell it runs"
+            f" in); for {args[1]}, save the output of `iconiq --show-completion {args[1]}`"
+        )
+    if args[1] not in SHELLS:
+        raise errors.InvalidInput(f"unknown shell {args[1]!r}; known: {', '.join(SHELLS)}")
+    os.environ[COMPLETE_VAR] = f"source_{args[1]}"
+    return []
 
 
 def _invoke(argv: list[str] | None) -> tuple[int, str | None]:
@@ -23,31 +43,25 @@ def _invoke(argv: list[str] | None) -> tuple[int, str | None]:
 
         sys.stdout.write(f"iconiq {__version__}\n")
         return 0, None
+    try:
+        args = _named_shell(args)
+    except errors.IconiqError as exc:
+        _fail(exc.message)
+        return exc.exit_code, exc.error_type
 
-    from typer.main import get_command
-
-    from iconiq.cli import clickcompat as click
+    from iconiq.cli import base
     from iconiq.cli.app import app
 
-    command = get_command(app)
     try:
-        rv = command.main(args=args, prog_name="iconiq", standalone_mode=False)
-        code = rv if isinstance(rv, int) else 0
+        code = base.run(app, args, "iconiq")
         if code == errors.EXIT_CANCELLED:  # typer turns Ctrl-C into Exit(130), silently
             _fail("cancelled")
             return code, "cancelled"
         return code, None if code == 0 else "internal"
-    except click.NoArgsIsHelpError as exc:
-        click.echo(exc.ctx.get_help() if exc.ctx else "", err=False)
-        return 0, None
-    except click.UsageError as exc:
-        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
-        _fail(exc.format_message().replace("\n", " ") + hint)
-        return 2, "invalid_input"
-    except click.ClickException as exc:
-        _fail(exc.format_message().replace("\n", " "))
+    except base.CommandLineError as exc:
+        _fail(exc.message)
         return exc.exit_code, "invalid_input"
-    except (click.Abort, KeyboardInterrupt):
+    except KeyboardInterrupt:
         _fail("cancelled")
         return errors.EXIT_CANCELLED, "cancelled"
     except errors.IconiqError as exc:

@@ -171,25 +171,15 @@ app.command("report")(report_command)
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; failures are one line on stderr and a non-zero exit code."""
-    from typer.main import get_command
+    from iconiq.cli import base
 
-    from iconiq.cli import clickcompat as click
-
-    command = get_command(app)
+    args = sys.argv[1:] if argv is None else argv
     try:
-        rv = command.main(args=argv, prog_name="iconiq-server", standalone_mode=False)
-        return rv if isinstance(rv, int) else 0
-    except click.NoArgsIsHelpError as exc:
-        click_echo = exc.ctx.get_help() if exc.ctx else ""
-        sys.stdout.write(click_echo + "\n")
-        return 0
-    except click.UsageError as exc:
-        sys.stderr.write(f"iconiq-server: error: {exc.format_message()}\n")
-        return 2
-    except click.ClickException as exc:
-        sys.stderr.write(f"iconiq-server: error: {exc.format_message()}\n")
+        return base.run(app, args, "iconiq-server")
+    except base.CommandLineError as exc:
+        sys.stderr.write(f"iconiq-server: error: {exc.message}\n")
         return exc.exit_code
-    except (click.Abort, KeyboardInterrupt):
+    except KeyboardInterrupt:
         return 130
     except IconiqError as exc:
         sys.stderr.write(f"iconiq-server: error: {exc.message}\n")

@@ -109,11 +109,22 @@ def test_other_exceptions(exc: BaseException, expected: str) -> None:
 
 
 def test_click_errors() -> None:
-    from iconiq.cli import clickcompat as click
+    import typer
 
-    assert classify(click.UsageError("no such option")) == "invalid_input"
-    assert classify(click.BadParameter("not an int")) == "invalid_input"
-    assert classify(click.Abort()) == "cancelled"
+    app = typer.Typer()
+
+    @app.command()
+    def go() -> None:
+        """One command."""
+
+    try:  # the UsageError typer's click really raises, whatever module it lives in
+        typer.main.get_command(app).main(["--nope"], standalone_mode=False)
+    except typer.TyperException as exc:
+        usage_error = exc
+    assert type(usage_error).__name__ == "NoSuchOption"
+    assert classify(usage_error) == "invalid_input"
+    assert classify(typer.BadParameter("not an int")) == "invalid_input"
+    assert classify(typer.Abort()) == "cancelled"
 
 
 def test_every_category_has_an_exit_code() -> None:
