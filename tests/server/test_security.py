@@ -10,9 +10,9 @@ from fastapi import Depends
 from fastapi.testclient import TestClient
 
 from iconiq.errors import InvalidInput
+from iconiq.server import sessions
 from iconiq.server.app import create_app
 from iconiq.server.config import ServerSettings
-from iconiq.server import sessions
 from iconiq.server.security import COOKIE_NAME, require_admin
 from tests.server.conftest import make_event
 

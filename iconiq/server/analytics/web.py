@@ -97,6 +97,8 @@ def _bad(message: str, status: int = 400) -> JSONResponse:
 
 def metric_response(request: Request, name: str) -> Response:
     fmt = request.query_params.get("format", "json")
+    if fmt not in ("json", "csv"):
+        return _bad("format must be json or csv")
     if name.endswith(".csv"):
         name, fmt = name[:-4], "csv"
     elif name.endswith(".json"):
@@ -104,8 +106,6 @@ def metric_response(request: Request, name: str) -> Response:
     metric = METRICS.get(name)
     if metric is None:
         return _bad("no such metric; GET /v1/metrics lists them", 404)
-    if fmt not in ("json", "csv"):
-        return _bad("format must be json or csv")
     try:
         f = Filters.parse(request.query_params)
     except InvalidInput as exc:
