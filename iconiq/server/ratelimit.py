@@ -35,8 +35,10 @@ log = logging.getLogger("iconiq.server.ratelimit")
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address | None
 
-# A shared store that does not answer within this many seconds counts as down.
+# A shared store that does not answer within this many seconds counts as down;
+# once down, requests do not wait on it again for PROBE_INTERVAL seconds.
 STORE_TIMEOUT = 1.0
+PROBE_INTERVAL = 5.0
 
 
 class StoreUnavailable(Exception):
@@ -61,6 +63,7 @@ class LimitStore:
         )
         self._salt = (salt or os.urandom(16).hex()).encode()
         self._down = False
+        self._failed_at = 0.0
         self._lock = threading.Lock()
 
     def key(self, addr: Address) -> str:
@@ -75,6 +78,7 @@ class LimitStore:
         """Record a failed store call; logs only when an outage starts."""
         with self._lock:
             first, self._down = not self._down, True
+            self._failed_at = time.monotonic()
         if first:
             log.warning(
                 "rate limiter unavailable (%s): uploads are not limited and failed-credential"
@@ -89,6 +93,10 @@ class LimitStore:
                 was, self._down = self._down, False
             if was:
                 log.warning("rate limiter store reachable again")
+
+    def resting(self) -> bool:
+        """True shortly after a failure: callers skip the store instead of waiting on it."""
+        return self._down and time.monotonic() - self._failed_at < PROBE_INTERVAL
 
     def healthy(self) -> bool:
         """Ping the store (for /healthz)."""
@@ -125,6 +133,8 @@ class RateLimiter:
         self.limiter = strategies.MovingWindowRateLimiter(self.store.storage)
 
     def check(self, addr: Address) -> float | None:
+        if self.store.resting():
+            return None
         key = self.store.key(addr)
         wait: float | None = None
         try:
@@ -156,6 +166,8 @@ class AuthBrake:
 
         Raises StoreUnavailable when the store is down (fail closed).
         """
+        if self.store.resting():
+            raise StoreUnavailable
         key = self.store.key(addr)
         wait: float | None = None
         try:

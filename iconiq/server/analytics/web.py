@@ -49,6 +49,7 @@ from iconiq.server.security import (
 )
 
 OVERVIEW = ("summary", "daily-active", "commands", "success-rate", "errors", "execution-time")
+MAX_FORM = 4096  # the sign-in form: a token and a path
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Bad range or filter"},
     401: {"description": "Admin token required"},
@@ -250,8 +251,15 @@ def register(app: FastAPI) -> None:
     async def login(request: Request) -> Response:
         if not host_allowed(request):
             return _refused(BAD_HOST)
-        body = (await request.body())[:4096].decode("utf-8", "replace")
-        form = parse_qs(body)
+        declared = request.headers.get("content-length", "0")
+        if not declared.isascii() or not declared.isdigit() or int(declared[:12]) > MAX_FORM:
+            return _refused(Refusal(413, "that form is too large"))
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_FORM:
+                return _refused(Refusal(413, "that form is too large"))
+        form = parse_qs(body.decode("utf-8", "replace"))
         given = (form.get("token") or [""])[0].strip()
         target = _next((form.get("next") or ["/"])[0])
         return await run_in_threadpool(_sign_in, request, given, target)
