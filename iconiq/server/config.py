@@ -2,7 +2,13 @@
 
 ICONIQ_DATABASE_URL          sqlite:///path/to.db (default: iconiq.db in the data dir)
                              or postgresql://user@host/db
-ICONIQ_ADMIN_TOKEN           bearer token for the dashboard and metrics API
+ICONIQ_ADMIN_TOKEN           bearer token for the dashboard and metrics API (serve makes a
+                             random one when unset); at least 16 characters off loopback
+ICONIQ_ALLOWED_HOSTS         comma-separated Host names the dashboard and metrics answer to,
+                             beside the address the request came in on (and localhost)
+ICONIQ_AUTH_FAILURE_LIMIT    failed credentials per client address, ``limits`` notation
+                             (default "10/minute;50/hour"); then 429
+ICONIQ_SESSION_HOURS         lifetime of a dashboard sign-in (default 12)
 ICONIQ_RETENTION_DAYS        events older than this are deleted (default 730)
 ICONIQ_PURGE_INTERVAL        seconds between retention runs in the server (default 3600; 0 off)
 ICONIQ_FOLD_INTERVAL         seconds between folds of pending rollup rows (default 5; 0 off)
@@ -25,6 +31,8 @@ from iconiq.errors import InvalidInput
 
 DAY_MS = 86_400_000
 DEFAULT_RETENTION_DAYS = 730
+DEFAULT_AUTH_FAILURE_LIMIT = "10/minute;50/hour"
+MIN_REMOTE_TOKEN = 16
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -47,6 +55,30 @@ def parse_networks(raw: str) -> tuple[Network, ...]:
                 f"ICONIQ_TRUSTED_PROXIES: {part!r} is not an address or CIDR"
             ) from exc
     return tuple(out)
+
+
+def parse_hosts(raw: str) -> tuple[str, ...]:
+    """Comma-separated host names (no scheme, no path), lower-cased."""
+    out: list[str] = []
+    for part in raw.split(","):
+        name = part.strip().lower().rstrip(".")
+        if not name:
+            continue
+        if any(c in name for c in "/ @?#") or len(name) > 253:
+            raise InvalidInput(f"ICONIQ_ALLOWED_HOSTS: {part.strip()[:60]!r} is not a host name")
+        out.append(name)
+    return tuple(out)
+
+
+def _limit_env(name: str, default: str) -> str:
+    raw = os.environ.get(name, "").strip() or default
+    from limits import parse_many
+
+    try:
+        parse_many(raw)
+    except ValueError as exc:
+        raise InvalidInput(f"{name}: cannot parse {raw!r}") from exc
+    return raw
 
 
 def _int_env(name: str, default: int, minimum: int = 0) -> int:
@@ -74,6 +106,9 @@ class ServerSettings:
     trusted_proxies: tuple[Network, ...] = ()
     pool_size: int = 10
     host: str = "127.0.0.1"
+    allowed_hosts: tuple[str, ...] = ()
+    auth_failure_limit: str = DEFAULT_AUTH_FAILURE_LIMIT
+    session_hours: int = 12
 
     @property
     def retention_ms(self) -> int:
@@ -107,4 +142,7 @@ class ServerSettings:
             rate_limit_storage=env.get("ICONIQ_RATE_LIMIT_STORAGE", "").strip() or "memory://",
             trusted_proxies=parse_networks(env.get("ICONIQ_TRUSTED_PROXIES", "")),
             pool_size=_int_env("ICONIQ_DB_POOL_SIZE", 10, 1),
+            allowed_hosts=parse_hosts(env.get("ICONIQ_ALLOWED_HOSTS", "")),
+            auth_failure_limit=_limit_env("ICONIQ_AUTH_FAILURE_LIMIT", DEFAULT_AUTH_FAILURE_LIMIT),
+            session_hours=_int_env("ICONIQ_SESSION_HOURS", 12, 1),
         )
