@@ -42,6 +42,7 @@ class Front:
     mode = "json_shape"   200 application/json, but not the batch outcome
     mode = "json_counts"  200 with the outcome's keys, covering one event fewer than sent
     mode = "redirect"     302 to a login page
+    mode = "huge"         200 application/json, 2 MiB of it
 
     ``max_body`` (bytes) answers 413 to larger request bodies, whatever the mode, as
     nginx's ``client_max_body_size`` would. ``sizes`` keeps each request body's size.
@@ -106,6 +107,8 @@ def _handler(front: Front) -> type[BaseHTTPRequestHandler]:
                 sent = _events_in(body)
                 answer = {"accepted": sent - 1, "duplicates": 0, "rejected": []}
                 return self._send(200, json.dumps(answer).encode(), "application/json")
+            if mode == "huge":
+                return self._send(200, b"[" + b"0," * (1 << 20) + b"0]", "application/json")
             if mode == "redirect":
                 return self._send(302, b"", "text/html", Location="http://127.0.0.1:9/login")
             status, _, headers, payload = _forward(
@@ -190,6 +193,7 @@ CASES = [
     ("json_shape", "the answer was not iconiq-server's (JSON without the batch outcome)"),
     ("json_counts", "the answer was not iconiq-server's (it accounts for 43 of 44 events)"),
     ("redirect", "the answer was not iconiq-server's (HTTP 302 redirect)"),
+    ("huge", "the answer was not iconiq-server's (an answer larger than 1048576 bytes)"),
 ]
 
 
@@ -241,3 +245,34 @@ def test_413_for_one_event_keeps_it_and_says_the_limit(
     )
     assert front.counts["forwarded"] == 0
     then_fixed_everything_arrives_once(front, server, spool_path, ids)
+
+
+_OK = {"accepted": 1, "duplicates": 1, "rejected": [{"index": 2, "error": "bad"}]}
+
+
+@pytest.mark.parametrize(
+    ("content_type", "answer", "detail"),
+    [
+        ("application/json", {**_OK, "accepted": True}, "JSON without the batch outcome"),
+        ("application/json", {**_OK, "accepted": -1, "duplicates": 3}, "JSON without the"),
+        ("application/json", {**_OK, "rejected": {"index": 2}}, "JSON without the"),
+        ("application/json", [1, 2, 3], "JSON without the batch outcome"),
+        ("application/json", {**_OK, "rejected": [{"index": 3}]}, "a rejected index that"),
+        ("application/json", {**_OK, "rejected": [{"index": -1}]}, "a rejected index that"),
+        ("application/json", {**_OK, "rejected": [{"index": 2}, {"index": 2}]}, "a rejected"),
+        ("application/json", {**_OK, "duplicates": 0}, "it accounts for 2 of 3 events"),
+        ("application/json", {**_OK, "accepted": 2}, "it accounts for 4 of 3 events"),
+        ("", _OK, "no Content-Type"),
+        ("text/plain", _OK, "text/plain"),
+        ("text/html\x1b[31m", _OK, "text/html?[31m"),
+    ],
+)
+def test_only_the_outcome_covering_every_event_sent_counts(
+    content_type: str, answer: object, detail: str
+) -> None:
+    from iconiq.telemetry import transport
+
+    assert transport.parse_outcome("application/json; charset=utf-8", json.dumps(_OK).encode(), 3)
+    with pytest.raises(transport.NotTheApi) as caught:
+        transport.parse_outcome(content_type, json.dumps(answer).encode(), 3)
+    assert caught.value.reason.startswith(f"the answer was not iconiq-server's ({detail}")
