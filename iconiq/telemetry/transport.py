@@ -77,7 +77,7 @@ class Outcome:
 def printable(text: str, limit: int = 80) -> str:
     """``text`` from the network, safe to store and show: no control characters, short."""
     clean = "".join(c if c.isprintable() else "?" for c in text[: limit + 1])
-    return clean if len(clean) <= limit else clean[: limit - 1] + "…"
+    return clean if len(clean) <= limit else clean[: limit - 3] + "..."
 
 
 def client() -> httpx.Client:
