@@ -8,6 +8,7 @@ import json
 import os
 import pty
 import re
+import select
 import subprocess
 import sys
 import time
@@ -45,7 +46,9 @@ def on_a_terminal(*args: str, env: dict[str, str] | None = None) -> tuple[int, s
     chunks: list[bytes] = []
     deadline = time.monotonic() + 60
     try:
-        while time.monotonic() < deadline:
+        while (left := deadline - time.monotonic()) > 0:
+            if not select.select([master], [], [], left)[0]:
+                break
             try:
                 data = os.read(master, 65536)
             except OSError:  # EIO: the child closed the terminal
@@ -55,7 +58,7 @@ def on_a_terminal(*args: str, env: dict[str, str] | None = None) -> tuple[int, s
             chunks.append(data)
     finally:
         os.close(master)
-        code = proc.wait(timeout=60)
+        code = proc.wait(timeout=10)
         assert proc.stderr is not None
         stderr = proc.stderr.read().decode()
         proc.stderr.close()
