@@ -88,7 +88,7 @@ ON, AWAITING_NOTICE, OFF = "on", "awaiting_notice", "off"
 # Spool state keys that are times, durations, ids or pids (``*_ms``, ``*_s``, ``*_id``,
 # ``*_pid``) or text are not counters; every other integer the spool keeps is one.
 _NOT_COUNTER_SUFFIXES = ("_ms", "_s", "_id", "_pid")
-_NOT_COUNTERS = frozenset({"last_error"})
+_NOT_COUNTERS = frozenset({"last_error", "last_rejection"})
 _COUNTER_LABELS = {
     "uploaded": "Uploaded",
     "dropped": "Dropped (spool full)",
@@ -150,6 +150,7 @@ def status() -> dict[str, Any]:
         "last_upload": None,
         "last_error": None,
         "last_error_at": None,
+        "last_rejection": None,
         "next_attempt": None,
         "flusher_running": False,
         "counters": {},
@@ -173,6 +174,7 @@ def status() -> dict[str, Any]:
                 last_upload=_iso(spool.get_int("last_upload_ms")),
                 last_error=spool.get("last_error"),
                 last_error_at=_iso(spool.get_int("last_error_ms")),
+                last_rejection=spool.get("last_rejection"),
                 next_attempt=_iso(next_ms) if next_ms > now_ms() else None,
                 counters=_counters(spool),
             )
@@ -207,7 +209,7 @@ def describe(info: dict[str, Any]) -> list[tuple[str, str]]:
         ("Pending", pending),
         ("Uploaded", str(info["uploaded"])),
         ("Dropped (spool full)", str(info["dropped"])),
-        ("Rejected by server", str(info["rejected"])),
+        ("Rejected by server", _rejected(info)),
     ]
     for key, count in info["counters"].items():
         if count and key not in ("uploaded", "dropped", "rejected"):
@@ -222,6 +224,12 @@ def describe(info: dict[str, Any]) -> list[tuple[str, str]]:
         ("Flusher running", "yes" if info["flusher_running"] else "no"),
     ]
     return rows
+
+
+def _rejected(info: dict[str, Any]) -> str:
+    if info["rejected"] and info["last_rejection"]:
+        return f"{info['rejected']} (last reason: {info['last_rejection']})"
+    return str(info["rejected"])
 
 
 def _age(seconds: int) -> str:

@@ -168,6 +168,8 @@ def record(spool: Spool, result: Result, *, rng: random.Random | None = None) ->
     values: dict[str, object] = {"last_attempt_ms": now}
     if result.uploaded or result.rejected:
         values["last_upload_ms"] = now
+    if result.first_rejection:
+        values["last_rejection"] = result.first_rejection
     if result.delivered:
         values.update(backoff_s=0, next_attempt_ms=0)
         if result.uploaded or result.rejected:  # the server answered: the last error is over

@@ -151,3 +151,19 @@ def test_every_spool_counter_is_shown(spool_path: Path) -> None:
     rows = dict(re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in text.splitlines())
     assert rows["Recording errors"] == "2" and rows["Some future counter"] == "7"
     assert "Backoff" not in text
+
+
+def test_rejections_are_counted_with_the_servers_reason(
+    collector: Collector, spool_path: Path
+) -> None:
+    fill_spool(spool_path, 3)
+    fill_spool(spool_path, 2, command="bad")
+    collector.reject_command = "bad"
+    done = cli("telemetry", "flush")
+    assert done.returncode == 0 and "3 uploaded" in done.stdout and "2 rejected" in done.stdout
+    info = status_json()
+    assert (info["pending"], info["uploaded"], info["rejected"]) == (0, 3, 2)
+    assert info["last_rejection"] == "invalid" and info["last_error"] is None
+    text = cli("telemetry", "status").stdout
+    rows = dict(re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in text.splitlines())
+    assert rows["Rejected by server"] == "2 (last reason: invalid)"
