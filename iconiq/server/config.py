@@ -11,6 +11,8 @@ ICONIQ_RATE_LIMIT            per client address, ``limits`` notation (default
 ICONIQ_RATE_LIMIT_STORAGE    ``limits`` storage URI (default memory://; redis://... to share)
 ICONIQ_TRUSTED_PROXIES       comma-separated CIDRs whose X-Forwarded-For is believed
 ICONIQ_DB_POOL_SIZE          PostgreSQL pool size (default 10)
+ICONIQ_TOP_VALUES            breakdowns, menus and per-value tables show this many values
+                             plus "(other)" (default 25, at most 200)
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from iconiq.errors import InvalidInput
 
 DAY_MS = 86_400_000
 DEFAULT_RETENTION_DAYS = 730
+DEFAULT_TOP_VALUES = 25
+MAX_TOP_VALUES = 200
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -49,7 +53,7 @@ def parse_networks(raw: str) -> tuple[Network, ...]:
     return tuple(out)
 
 
-def _int_env(name: str, default: int, minimum: int = 0) -> int:
+def _int_env(name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
@@ -59,6 +63,8 @@ def _int_env(name: str, default: int, minimum: int = 0) -> int:
         raise InvalidInput(f"{name} must be an integer, not {raw!r}") from exc
     if value < minimum:
         raise InvalidInput(f"{name} must be at least {minimum}")
+    if maximum is not None and value > maximum:
+        raise InvalidInput(f"{name} must be at most {maximum}")
     return value
 
 
@@ -74,6 +80,7 @@ class ServerSettings:
     trusted_proxies: tuple[Network, ...] = ()
     pool_size: int = 10
     host: str = "127.0.0.1"
+    top_values: int = DEFAULT_TOP_VALUES
 
     @property
     def retention_ms(self) -> int:
@@ -107,4 +114,5 @@ class ServerSettings:
             rate_limit_storage=env.get("ICONIQ_RATE_LIMIT_STORAGE", "").strip() or "memory://",
             trusted_proxies=parse_networks(env.get("ICONIQ_TRUSTED_PROXIES", "")),
             pool_size=_int_env("ICONIQ_DB_POOL_SIZE", 10, 1),
+            top_values=_int_env("ICONIQ_TOP_VALUES", DEFAULT_TOP_VALUES, 1, MAX_TOP_VALUES),
         )

@@ -26,10 +26,10 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from iconiq.errors import InvalidInput
 from iconiq.server.analytics import assets, views
-from iconiq.server.analytics.db import fetch
 from iconiq.server.analytics.fold import fold
 from iconiq.server.analytics.metrics import METRICS, SECTIONS, Metric
 from iconiq.server.analytics.query import Filters, Table, date_of
+from iconiq.server.analytics.top import ranked
 from iconiq.server.security import COOKIE_NAME, is_admin, require_admin, session_cookie_value
 
 OVERVIEW = ("summary", "daily-active", "commands", "success-rate", "errors", "execution-time")
@@ -95,7 +95,7 @@ def metric_response(request: Request, name: str) -> Response:
     if fmt not in ("json", "csv"):
         return _bad("format must be json or csv")
     try:
-        f = Filters.parse(request.query_params)
+        f = Filters.parse(request.query_params, request.app.state.settings.top_values)
     except InvalidInput as exc:
         return _bad(str(exc))
     table, ms = run_metric(request, metric, f)
@@ -109,20 +109,22 @@ def metric_response(request: Request, name: str) -> Response:
 
 
 def choices(request: Request, f: Filters) -> dict[str, list[str]]:
-    """Versions and commands seen in the range (for the filter menus)."""
+    """The ``f.top`` versions and commands with the most events in the range, by name (the
+    filter menus; the selected value is added by the template when it is not among them)."""
     store = request.app.state.store
     with store.connection() as conn:
         fold(conn, store.dialect)
         out = {}
         for col in ("version", "command"):
-            rows = fetch(
+            rows, _ = ranked(
                 conn,
                 store.dialect,
-                f"SELECT DISTINCT {col} FROM an_daily WHERE dim = 'total'"
-                " AND day BETWEEN ? AND ? ORDER BY 1",
+                f"SELECT {col} FROM an_daily WHERE dim = 'total' AND day BETWEEN ? AND ?"
+                f" GROUP BY {col} ORDER BY sum(events) DESC, {col}",
                 [f.start, f.end],
+                f.top,
             )
-            out[col] = [str(r[0]) for r in rows]
+            out[col] = sorted(str(r[0]) for r in rows)
     return out
 
 
@@ -131,7 +133,7 @@ def page(request: Request, section: str) -> Response:
         target = quote(str(request.url.path), safe="/")
         return RedirectResponse(f"/login?next={target}", status_code=303)
     try:
-        f = Filters.parse(request.query_params)
+        f = Filters.parse(request.query_params, request.app.state.settings.top_values)
     except InvalidInput as exc:
         if request.query_params.get("format") == "json":
             return _bad(str(exc))
