@@ -17,6 +17,8 @@ ICONIQ_RATE_LIMIT            per client address, ``limits`` notation (default
 ICONIQ_RATE_LIMIT_STORAGE    ``limits`` storage URI (default memory://; redis://... to share)
 ICONIQ_TRUSTED_PROXIES       comma-separated CIDRs whose X-Forwarded-For is believed
 ICONIQ_DB_POOL_SIZE          PostgreSQL pool size (default 10)
+ICONIQ_TOP_VALUES            breakdowns, menus and per-value tables show this many values
+                             plus "(other)" (default 25, at most 200)
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ DAY_MS = 86_400_000
 DEFAULT_RETENTION_DAYS = 730
 DEFAULT_AUTH_FAILURE_LIMIT = "10/minute;50/hour"
 MIN_REMOTE_TOKEN = 16
+DEFAULT_TOP_VALUES = 25
+MAX_TOP_VALUES = 200
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -81,7 +85,7 @@ def _limit_env(name: str, default: str) -> str:
     return raw
 
 
-def _int_env(name: str, default: int, minimum: int = 0) -> int:
+def _int_env(name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
@@ -91,6 +95,8 @@ def _int_env(name: str, default: int, minimum: int = 0) -> int:
         raise InvalidInput(f"{name} must be an integer, not {raw!r}") from exc
     if value < minimum:
         raise InvalidInput(f"{name} must be at least {minimum}")
+    if maximum is not None and value > maximum:
+        raise InvalidInput(f"{name} must be at most {maximum}")
     return value
 
 
@@ -109,6 +115,7 @@ class ServerSettings:
     allowed_hosts: tuple[str, ...] = ()
     auth_failure_limit: str = DEFAULT_AUTH_FAILURE_LIMIT
     session_hours: int = 12
+    top_values: int = DEFAULT_TOP_VALUES
 
     @property
     def retention_ms(self) -> int:
@@ -145,4 +152,5 @@ class ServerSettings:
             allowed_hosts=parse_hosts(env.get("ICONIQ_ALLOWED_HOSTS", "")),
             auth_failure_limit=_limit_env("ICONIQ_AUTH_FAILURE_LIMIT", DEFAULT_AUTH_FAILURE_LIMIT),
             session_hours=_int_env("ICONIQ_SESSION_HOURS", 12, 1),
+            top_values=_int_env("ICONIQ_TOP_VALUES", DEFAULT_TOP_VALUES, 1, MAX_TOP_VALUES),
         )

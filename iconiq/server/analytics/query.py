@@ -3,7 +3,9 @@
 A range is whole UTC days, both ends included. ``Filters.parse`` reads the
 query-string form shared by the API, the dashboard and the report:
 ``from``/``to`` (``YYYY-MM-DD``) or ``days`` (default 30, ending today),
-``version`` and ``command``.
+``version`` and ``command``. ``top`` is not read from the query: it is the
+server's ``ICONIQ_TOP_VALUES``, how many values a per-value answer shows before
+its ``(other)`` row (see ``top``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from iconiq.errors import InvalidInput
 from iconiq.server.analytics.schema import DAY_MS
+from iconiq.server.config import DEFAULT_TOP_VALUES
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366 * 5
@@ -60,6 +63,7 @@ class Filters:
     end: int
     version: str | None = None
     command: str | None = None
+    top: int = DEFAULT_TOP_VALUES
 
     @classmethod
     def last(cls, days: int = DEFAULT_DAYS, **kw: Any) -> Filters:
@@ -67,7 +71,7 @@ class Filters:
         return cls(end - days + 1, end, **kw)
 
     @classmethod
-    def parse(cls, args: Mapping[str, str]) -> Filters:
+    def parse(cls, args: Mapping[str, str], top: int = DEFAULT_TOP_VALUES) -> Filters:
         """Filters from query-string arguments; bad values raise ``InvalidInput``
         (a 400 on every surface: no value may reach the database unchecked)."""
         version = args.get("version") or None
@@ -93,7 +97,7 @@ class Filters:
             raise InvalidInput("the range starts after it ends")
         if end - start + 1 > MAX_DAYS:
             raise InvalidInput(f"the range may span at most {MAX_DAYS} days")
-        return cls(start, end, version, command)
+        return cls(start, end, version, command, top)
 
     @property
     def filtered(self) -> bool:

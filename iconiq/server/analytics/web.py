@@ -29,10 +29,10 @@ from starlette.concurrency import run_in_threadpool
 from iconiq.errors import InvalidInput
 from iconiq.server import sessions
 from iconiq.server.analytics import assets, views
-from iconiq.server.analytics.db import fetch
 from iconiq.server.analytics.fold import fold
 from iconiq.server.analytics.metrics import METRICS, SECTIONS, Metric
 from iconiq.server.analytics.query import Filters, Table, date_of
+from iconiq.server.analytics.top import ranked
 from iconiq.server.security import (
     BAD_HOST,
     COOKIE_NAME,
@@ -108,7 +108,7 @@ def metric_response(request: Request, name: str) -> Response:
     if metric is None:
         return _bad("no such metric; GET /v1/metrics lists them", 404)
     try:
-        f = Filters.parse(request.query_params)
+        f = Filters.parse(request.query_params, request.app.state.settings.top_values)
     except InvalidInput as exc:
         return _bad(str(exc))
     table, ms = run_metric(request, metric, f)
@@ -122,20 +122,22 @@ def metric_response(request: Request, name: str) -> Response:
 
 
 def choices(request: Request, f: Filters) -> dict[str, list[str]]:
-    """Versions and commands seen in the range (for the filter menus)."""
+    """The ``f.top`` versions and commands with the most events in the range, by name (the
+    filter menus; the selected value is added by the template when it is not among them)."""
     store = request.app.state.store
     with store.connection() as conn:
         fold(conn, store.dialect)
         out = {}
         for col in ("version", "command"):
-            rows = fetch(
+            rows, _ = ranked(
                 conn,
                 store.dialect,
-                f"SELECT DISTINCT {col} FROM an_daily WHERE dim = 'total'"
-                " AND day BETWEEN ? AND ? ORDER BY 1",
+                f"SELECT {col} FROM an_daily WHERE dim = 'total' AND day BETWEEN ? AND ?"
+                f" GROUP BY {col} ORDER BY sum(events) DESC, {col}",
                 [f.start, f.end],
+                f.top,
             )
-            out[col] = [str(r[0]) for r in rows]
+            out[col] = sorted(str(r[0]) for r in rows)
     return out
 
 
@@ -159,7 +161,7 @@ def page(request: Request, section: str) -> Response:
     try:
         if fmt not in ("html", "json"):
             raise InvalidInput("format must be html or json")
-        f = Filters.parse(request.query_params)
+        f = Filters.parse(request.query_params, request.app.state.settings.top_values)
     except InvalidInput as exc:
         return _refused(Refusal(400, str(exc)), fmt == "json")
     panels = []
