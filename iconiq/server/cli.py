@@ -58,10 +58,15 @@ def serve(
         int, typer.Option(min=1, max=64, help="Server processes sharing the socket.")
     ] = 1,
 ) -> None:
-    """Serve the collection API, dashboard and metrics (migrates the database first)."""
+    """Serve the collection API, dashboard and metrics (migrates the database first).
+
+    Connections are bounded in size and time (ICONIQ_MAX_CONNECTIONS, ICONIQ_HEADER_TIMEOUT,
+    ...; see docs/server.md, "Running it on the internet").
+    """
     import uvicorn
 
     from iconiq.server.app import create_app
+    from iconiq.server.limits import LimitedConfig
 
     _configure_logging()
     settings = _settings(database, host=host)
@@ -80,8 +85,9 @@ def serve(
         app_.state.store.close()
         os.environ["ICONIQ_DATABASE_URL"] = settings.database_url
         os.environ["ICONIQ_SERVE_HOST"] = host
-        config = uvicorn.Config(
+        config = LimitedConfig(
             "iconiq.server.app:app_from_env",
+            settings,
             factory=True,
             workers=workers,
             access_log=False,
@@ -89,7 +95,9 @@ def serve(
             server_header=False,
         )
     else:
-        config = uvicorn.Config(app_, access_log=False, proxy_headers=False, server_header=False)
+        config = LimitedConfig(
+            app_, settings, access_log=False, proxy_headers=False, server_header=False
+        )
     server = uvicorn.Server(config)
     shown = f"[{host}]" if family == socket.AF_INET6 else host
     logging.getLogger("iconiq.server").info("listening on http://%s:%d", shown, bound)

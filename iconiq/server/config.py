@@ -11,6 +11,18 @@ ICONIQ_RATE_LIMIT            per client address, ``limits`` notation (default
 ICONIQ_RATE_LIMIT_STORAGE    ``limits`` storage URI (default memory://; redis://... to share)
 ICONIQ_TRUSTED_PROXIES       comma-separated CIDRs whose X-Forwarded-For is believed
 ICONIQ_DB_POOL_SIZE          PostgreSQL pool size (default 10)
+
+Connection limits of ``serve`` (iconiq/server/limits.py; docs/server.md, "Running it on
+the internet"):
+
+ICONIQ_MAX_CONNECTIONS       open connections per process; beyond, requests get 503 (1000)
+ICONIQ_MAX_HEADER_BYTES      request line and headers together; beyond, 431 (16384)
+ICONIQ_HEADER_TIMEOUT        seconds to receive a request's headers (10)
+ICONIQ_BODY_TIMEOUT          seconds to receive a request's whole body (60)
+ICONIQ_BODY_IDLE_TIMEOUT     longest pause inside a body, seconds (10)
+ICONIQ_UPLOAD_MEMORY         MiB of request bodies a process holds while they arrive;
+                             beyond, the stalest upload is dropped with 408 (64)
+ICONIQ_KEEP_ALIVE_TIMEOUT    seconds an idle keep-alive connection stays open (5)
 """
 
 from __future__ import annotations
@@ -74,6 +86,13 @@ class ServerSettings:
     trusted_proxies: tuple[Network, ...] = ()
     pool_size: int = 10
     host: str = "127.0.0.1"
+    max_connections: int = 1000
+    max_header_bytes: int = 16 * 1024
+    header_timeout: int = 10
+    body_timeout: int = 60
+    body_idle_timeout: int = 10
+    upload_memory_mib: int = 64
+    keep_alive_timeout: int = 5
 
     @property
     def retention_ms(self) -> int:
@@ -107,4 +126,11 @@ class ServerSettings:
             rate_limit_storage=env.get("ICONIQ_RATE_LIMIT_STORAGE", "").strip() or "memory://",
             trusted_proxies=parse_networks(env.get("ICONIQ_TRUSTED_PROXIES", "")),
             pool_size=_int_env("ICONIQ_DB_POOL_SIZE", 10, 1),
+            max_connections=_int_env("ICONIQ_MAX_CONNECTIONS", 1000, 2),
+            max_header_bytes=_int_env("ICONIQ_MAX_HEADER_BYTES", 16 * 1024, 1024),
+            header_timeout=_int_env("ICONIQ_HEADER_TIMEOUT", 10, 1),
+            body_timeout=_int_env("ICONIQ_BODY_TIMEOUT", 60, 1),
+            body_idle_timeout=_int_env("ICONIQ_BODY_IDLE_TIMEOUT", 10, 1),
+            upload_memory_mib=_int_env("ICONIQ_UPLOAD_MEMORY", 64, 2),
+            keep_alive_timeout=_int_env("ICONIQ_KEEP_ALIVE_TIMEOUT", 5, 1),
         )
