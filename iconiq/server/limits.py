@@ -215,7 +215,9 @@ class LimitedH11Protocol(H11Protocol):
 
     def _refuse(self, status: int, message: str) -> None:
         """Write a complete JSON error answer (when no answer has started), then close."""
-        if self.conn.our_state is h11.IDLE and not self.transport.is_closing():
+        # IDLE: no request yet; SEND_RESPONSE: a request, and no answer started.
+        unanswered = self.conn.our_state in (h11.IDLE, h11.SEND_RESPONSE)
+        if unanswered and not self.transport.is_closing():
             body = json.dumps({"error": message}).encode()
             head = (
                 f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"
