@@ -17,7 +17,8 @@ from collections.abc import AsyncIterator
 import psycopg
 import psycopg_pool
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect
 
 from iconiq import __version__
 from iconiq.errors import InvalidInput
@@ -93,6 +94,12 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
             status_code=503,
             headers={"Retry-After": "5"},
         )
+
+    @app.exception_handler(ClientDisconnect)
+    async def disconnected(request: Request, exc: ClientDisconnect) -> Response:
+        # The client left mid-body, or a connection limit (limits.py) closed it: nobody
+        # to answer, and nothing for the log (a client must not be able to flood it).
+        return Response(status_code=400)
 
     @app.exception_handler(Exception)
     async def internal(request: Request, exc: Exception) -> JSONResponse:

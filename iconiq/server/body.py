@@ -14,7 +14,7 @@ import zlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 
 from iconiq.telemetry.schema import MAX_BATCH_BYTES
 
@@ -61,13 +61,10 @@ def _inflate(compressed: bytes, limit: int) -> bytes:
 
 async def _plain(chunks: AsyncIterator[bytes], limit: int) -> bytes:
     out = bytearray()
-    try:
-        async for chunk in chunks:
-            out += chunk
-            if len(out) > limit:
-                raise BodyError(413, f"the body is larger than {limit} bytes")
-    except ClientDisconnect as exc:  # the client left, or a connection limit closed it
-        raise BodyError(400, "the connection closed before the body was complete") from exc
+    async for chunk in chunks:
+        out += chunk
+        if len(out) > limit:
+            raise BodyError(413, f"the body is larger than {limit} bytes")
     return bytes(out)
 
 

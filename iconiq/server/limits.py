@@ -98,7 +98,9 @@ class _Uploads:
         self.total += size
         while self.total > budget:
             stalest = next(iter(self.held))
-            if stalest is upload:
+            if stalest is upload:  # alone over the budget: no route takes a body that large
+                if self.held[upload] > budget:
+                    upload.expire("the request body is too large", status=413)
                 break
             stalest.expire("the server needed the memory of this stalled upload; retry")
 
@@ -161,12 +163,12 @@ class LimitedH11Protocol(H11Protocol):
         else:
             super().send_400_response(msg)
 
-    def expire(self, message: str) -> None:
+    def expire(self, message: str, status: int = 408) -> None:
         """Stop waiting for this request: 408 if it sent something and nothing was answered."""
         sent = self._phase == "body" or bool(self.conn.trailing_data[0])
         self._end()
         if sent:
-            self._refuse(408, message)
+            self._refuse(status, message)
         elif not self.transport.is_closing():
             self.transport.close()
 

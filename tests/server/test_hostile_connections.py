@@ -134,6 +134,32 @@ def test_a_slow_but_steady_upload_is_served(srv: ServerHandle) -> None:
     assert b'"accepted":200' in answer, answer[-200:]
 
 
+def test_one_body_larger_than_the_upload_memory_is_cut_off(srv: ServerHandle) -> None:
+    """A route that reads a whole body (the dashboard login form) cannot be made to hold more
+    than ICONIQ_UPLOAD_MEMORY (64 MiB by default) of it."""
+    port = port_of(srv)
+    size = 96 * hostile.MIB
+    before = hostile.rss_mb(srv.pid)
+    head = (
+        f"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {size}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n\r\n"
+    ).encode()
+    chunk = b"x" * (1024 * 1024)
+    with hostile.RssSampler(srv.pid) as rss, hostile.connect(port) as sock:
+        sent = 0
+        try:
+            sock.sendall(head)
+            while sent < size:
+                sock.sendall(chunk)
+                sent += len(chunk)
+        except OSError:
+            pass
+        (out,) = hostile.watch([sock], 20)
+    assert sent < size, "the server took the whole body"
+    assert out.closed_after is not None
+    assert rss.peak < before + 100, (before, rss.peak)
+
+
 def test_idle_keep_alive_connection_is_closed(srv: ServerHandle) -> None:
     with hostile.connect(port_of(srv)) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
