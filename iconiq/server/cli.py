@@ -66,11 +66,18 @@ def serve(
     import uvicorn
 
     from iconiq.server.app import create_app
-    from iconiq.server.limits import LimitedConfig
+    from iconiq.server.limits import LimitedConfig, raise_open_file_limit
 
     _configure_logging()
     settings = _settings(database, host=host)
     app_ = create_app(settings)  # validates the settings and migrates, in this process
+    files = raise_open_file_limit(settings.max_connections)  # workers inherit it
+    if files < settings.max_connections + 256:
+        logging.getLogger("iconiq.server").warning(
+            "open-file limit %d is low for ICONIQ_MAX_CONNECTIONS=%d; raise ulimit -n",
+            files,
+            settings.max_connections,
+        )
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

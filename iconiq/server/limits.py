@@ -80,6 +80,24 @@ class LimitedConfig(uvicorn.Config):
         )
 
 
+def raise_open_file_limit(connections: int) -> int:
+    """Lift this process's soft open-file limit toward what ``connections`` need (plus room
+    for the database and logs), never above the hard limit; the limit now in force."""
+    try:
+        import resource
+    except ImportError:  # not on POSIX
+        return connections
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = connections + 256
+    if soft == resource.RLIM_INFINITY or soft >= want:
+        return want
+    new = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    if new > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+        soft = new
+    return soft
+
+
 class _Uploads:
     """Body bytes received by this process for requests whose body is not complete yet.
 
@@ -147,7 +165,8 @@ class LimitedH11Protocol(H11Protocol):
             self._begin("head")  # the first bytes of the next request on a kept-alive connection
         elif self._phase == "body":
             self._progress = self.loop.time()
-            _UPLOADS.add(self, len(data), self.deadlines.upload_memory)
+            if self.conn.our_state is h11.SEND_RESPONSE:  # once answered, the rest is dropped
+                _UPLOADS.add(self, len(data), self.deadlines.upload_memory)
         super().data_received(data)
         self._follow(len(data))
 

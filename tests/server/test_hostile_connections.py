@@ -10,9 +10,11 @@ from __future__ import annotations
 import gzip
 import json
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -248,3 +250,15 @@ def test_workers_get_the_same_limits(tmp_path_factory: pytest.TempPathFactory) -
         with hostile.closing_all([hostile.silent(port)]) as socks:
             (silent,) = hostile.watch(socks, HEADER_TIMEOUT + SLACK + 5)
         assert silent.closed_after is not None and silent.closed_after <= HEADER_TIMEOUT + SLACK
+
+
+def test_serve_lifts_a_low_open_file_limit(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """1000 connections need more than a common soft limit of 1024 files: serve lifts it."""
+    low = ["bash", "-c", 'ulimit -Sn 512 && exec "$@"', "bash", sys.executable, "-m"]
+    directory = tmp_path_factory.mktemp("nofile")
+    with running_server(directory=directory, launcher=[*low, "iconiq.server.cli"]) as handle:
+        limits = Path(f"/proc/{handle.pid}/limits").read_text()
+    line = next(x for x in limits.splitlines() if x.startswith("Max open files"))
+    soft, hard = line.split()[3:5]
+    assert int(soft) >= min(1000 + 256, int(hard)), line
+    assert int(soft) > 512 or int(hard) <= 512, line
