@@ -236,9 +236,9 @@ def test_200_stalled_uploads_stay_bounded_and_are_freed(srv: ServerHandle) -> No
         assert got and all(s == 200 for s in got), (name, got)
     # The memory comes back: within 30 s the server is near where it started.
     deadline = time.monotonic() + 30
-    while hostile.rss_mb(srv.pid) > before + 40 and time.monotonic() < deadline:
+    while hostile.rss_mb(srv.pid) > before + 50 and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert hostile.rss_mb(srv.pid) <= before + 40, (before, hostile.rss_mb(srv.pid), rss.peak)
+    assert hostile.rss_mb(srv.pid) <= before + 50, (before, hostile.rss_mb(srv.pid), rss.peak)
 
 
 def test_workers_get_the_same_limits(tmp_path_factory: pytest.TempPathFactory) -> None:
