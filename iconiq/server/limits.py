@@ -7,7 +7,7 @@ from the environment (docs/server.md, "Running it on the internet"):
 
     limit                      setting                      enforced by
     open connections           ICONIQ_MAX_CONNECTIONS       uvicorn limit_concurrency (503)
-    request line + headers     ICONIQ_MAX_HEADER_BYTES      h11 max_incomplete_event_size (431)
+    request line + headers     ICONIQ_MAX_HEADER_BYTES      LimitedH11Protocol and h11 (431)
     time to receive headers    ICONIQ_HEADER_TIMEOUT        LimitedH11Protocol (408, or close)
     time to receive the body   ICONIQ_BODY_TIMEOUT          LimitedH11Protocol (408)
     longest pause in a body    ICONIQ_BODY_IDLE_TIMEOUT     LimitedH11Protocol (408)
@@ -16,7 +16,8 @@ from the environment (docs/server.md, "Running it on the internet"):
 
 Why h11 and a subclass: httptools (uvicorn's choice when it is installed) puts no
 bound on a header's size, so one header that never ends grows the process
-without limit; h11 bounds the whole head exactly. Neither uvicorn protocol has
+without limit; h11 bounds a head that arrives in pieces, and LimitedH11Protocol one
+that arrives whole in a single read. Neither uvicorn protocol has
 a deadline for *receiving* a request: its keep-alive timer runs only between
 requests, so a connection that sends nothing, or a header or a body one byte at
 a time, stays open for ever, and a body that stops one byte short holds its
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -43,6 +45,8 @@ from uvicorn.server import ServerState
 from iconiq.server.config import ServerSettings
 
 MIB = 1024 * 1024
+MAX_HEAD_DEFAULT = 16 * 1024  # h11's own default
+_HEAD_END = re.compile(rb"\n\r?\n")  # where h11 ends a head
 
 
 @dataclass(frozen=True)
@@ -163,6 +167,12 @@ class LimitedH11Protocol(H11Protocol):
     def data_received(self, data: bytes) -> None:
         if self._phase is None and self.conn.their_state is h11.IDLE:
             self._begin("head")  # the first bytes of the next request on a kept-alive connection
+        if self._phase == "head":
+            if self._head_too_large(data):
+                limit = self.config.h11_max_incomplete_event_size or MAX_HEAD_DEFAULT
+                self._end()
+                self._refuse(431, f"the request line and headers exceed {limit} bytes")
+                return
         elif self._phase == "body":
             self._progress = self.loop.time()
             if self.conn.our_state is h11.SEND_RESPONSE:  # once answered, the rest is dropped
@@ -174,13 +184,18 @@ class LimitedH11Protocol(H11Protocol):
         super().on_response_complete()
         self._follow(0)  # a pipelined request may have moved on
 
-    def send_400_response(self, msg: str) -> None:
-        # h11 refuses a head longer than max_incomplete_event_size; say which (431), not 400.
-        limit = self.config.h11_max_incomplete_event_size
-        if limit is not None and len(self.conn.trailing_data[0]) > limit:
-            self._refuse(431, f"the request line and headers exceed {limit} bytes")
-        else:
-            super().send_400_response(msg)
+    def _head_too_large(self, data: bytes) -> bool:
+        """Whether the head being received (h11's buffer, then ``data``) passes the limit.
+
+        h11 bounds only a head still incomplete; one that arrives whole in a single read
+        (up to the event loop's read size) it accepts, so the end is looked for here.
+        """
+        limit = self.config.h11_max_incomplete_event_size or MAX_HEAD_DEFAULT
+        held = self.conn.trailing_data[0]
+        seam = held[-2:]
+        end = _HEAD_END.search(seam + data)
+        size = len(held) + len(data) if end is None else len(held) - len(seam) + end.end()
+        return size > limit
 
     def expire(self, message: str, status: int = 408) -> None:
         """Stop waiting for this request: 408 if it sent something and nothing was answered."""
