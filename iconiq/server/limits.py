@@ -125,6 +125,7 @@ class _Uploads:
                     upload.expire("the request body is too large", status=413)
                 break
             stalest.expire("the server needed the memory of this stalled upload; retry")
+            self.release(stalest)  # already done by expire; kept so the loop always ends
 
     def release(self, upload: LimitedH11Protocol) -> None:
         self.total -= self.held.pop(upload, 0)
