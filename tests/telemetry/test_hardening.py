@@ -35,7 +35,7 @@ def test_corrupt_spool_is_replaced_and_the_command_is_unchanged(
     on = cli("config", "path")
     assert (on.returncode, on.stdout, on.stderr) == (off.returncode, off.stdout, off.stderr)
     assert pending(spool_path) == 1
-    assert (spool_path.parent / "telemetry.db.corrupt").exists()
+    assert len(list(spool_path.parent.glob("telemetry.db.corrupt-*"))) == 1
     wait_no_flusher(spool_path)
 
 
