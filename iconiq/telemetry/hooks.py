@@ -196,7 +196,7 @@ def _store(run: Run, path: Path, budget_s: float) -> bool:
     import sqlite3
 
     from iconiq.telemetry import event
-    from iconiq.telemetry.spool import is_corrupt, open_healing
+    from iconiq.telemetry.spool import heal_damaged, is_corrupt, open_healing
 
     payload: dict[str, object] | None = None
     body = ""
@@ -215,9 +215,7 @@ def _store(run: Run, path: Path, budget_s: float) -> bool:
             ino = spool.ino
         finally:
             spool.close()
-        from iconiq.telemetry.salvage import heal
-
-        heal(path, ino)
+        heal_damaged(path, ino, recording=True)  # set aside only: no salvage on this path
     raise AssertionError("unreachable")
 
 

@@ -62,7 +62,7 @@ def queued_bodies() -> Iterator[str]:
     damaged spool met half-way, those not yet shown)."""
     import sqlite3
 
-    from iconiq.telemetry.salvage import heal
+    from iconiq.telemetry.spool import heal_damaged
 
     path = paths.telemetry_db_path()
     if not path.exists():
@@ -82,7 +82,7 @@ def queued_bodies() -> Iterator[str]:
             ino = spool.ino
         finally:
             spool.close()
-        heal(path, ino)
+        heal_damaged(path, ino)
 
 
 def _deliver_now(

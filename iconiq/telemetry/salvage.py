@@ -2,26 +2,31 @@
 
 ``heal(path, ino)`` is called by any operation that met SQLite's "database disk
 image is malformed" or "file is not a database" (``spool.open_healing`` and
-``spool.healing``):
+``spool.healing``). Under ``telemetry.db.heal-lock`` (an ``flock``: a second
+process that met the same damage waits, then finds the file already replaced
+and does nothing):
 
-1. under ``telemetry.db.heal-lock`` (an ``flock``; a second process that met the
-   same damage waits, then finds the file already replaced and does nothing),
-   the spool and its WAL files are renamed to ``telemetry.db.corrupt-<unix ms>``
-   (at most ``KEEP_CORRUPT`` such copies are kept, the oldest are deleted);
-2. the copy is read with ``writable_schema`` (so a truncated file still opens)
-   and without its lock (``immutable``) when a normal open fails: the state rows
-   (install id, counters, back-off), then the events in ``seq`` order, one row at
-   a time. Where a read fails, the next readable ``seq`` is found by probing
-   ``seq > x`` at growing then halving distances, so a damaged page costs only
-   the rows on it. Each body must be JSON whose ``event_id`` is the row's: none
-   is invented, and ``INSERT OR IGNORE`` on ``event_id`` stores none twice;
-3. a fresh spool takes the salvaged events (with their original times) and state,
-   and counts ``corrupt_spools`` and ``dropped_corrupt`` (events that could not be
-   read back: the old queue length minus those salvaged, or the ``seq`` ranges
-   skipped when that length is unreadable).
+1. the spool and its WAL files are renamed ``telemetry.db.damaged-<unix ms>`` and
+   a fresh spool starts, keeping the install id when it can be read;
+2. the damaged copy is salvaged into the fresh spool, then renamed
+   ``telemetry.db.corrupt-<unix ms>`` (at most ``KEEP_CORRUPT`` are kept). A
+   command's recording path only does step 1 (a salvage of a full spool takes a
+   second or two); the flusher it starts, or any ``iconiq telemetry`` command,
+   does step 2 (``salvage_pending``).
 
-Standard library only (it can run on a command's recording path), and only
-imported when damage was met.
+Salvage reads the copy with ``writable_schema`` (so a truncated file still opens),
+and without its lock (``immutable``) when a normal open fails: the state rows
+(install id, counters, back-off), then the events in ``seq`` order, one row at a
+time. Where a read fails, the next readable ``seq`` is found by probing ``seq > x``
+at growing then halving distances, so a damaged page costs only the rows on it.
+Each body must be JSON whose ``event_id`` is the row's: none is invented, and
+``INSERT OR IGNORE`` on ``event_id`` stores none twice. Counters are added to the
+fresh spool's (``corrupt_spools``, and ``dropped_corrupt``: the old queue length
+minus the events salvaged, or the ``seq`` ranges skipped when that length is
+unreadable).
+
+Standard library only (step 1 runs on a command's recording path), and only
+imported when damage was met or a damaged copy waits.
 """
 
 from __future__ import annotations
@@ -40,33 +45,81 @@ KEEP_CORRUPT = 2
 LOCK_WAIT_S = 10.0
 # Not carried over: they describe a process of the old file.
 _TRANSIENT = frozenset({"flusher_pid", "flusher_started_ms"})
-_COUNTERS = ("corrupt_spools", "dropped_corrupt")
+# Added to the fresh spool's own counts; other state keys only fill gaps.
+COUNTERS = frozenset(
+    {"uploaded", "dropped", "rejected", "exported", "corrupt_spools", "dropped_corrupt"}
+)
 _MAX_SEQ = 1 << 62
 
 
-def heal(path: Path, ino: int = 0) -> int:
-    """Replace the damaged spool at ``path`` (inode ``ino`` when known, 0 when not) by
-    a fresh one holding what could be salvaged; how many events were lost."""
-    with _heal_lock(path):
+def heal(path: Path, ino: int = 0, *, salvage_now: bool = True, wait: float = LOCK_WAIT_S) -> None:
+    """Set the damaged spool at ``path`` (inode ``ino`` when known, 0 when not) aside
+    and start a fresh one; with ``salvage_now``, salvage it into the fresh one too."""
+    with _heal_lock(path, wait):
         try:
             current = os.stat(path).st_ino
         except FileNotFoundError:
-            return 0  # already set aside by another process
-        if ino and current != ino:
-            return 0  # another process healed it meanwhile
-        aside = _set_aside(path)
-        state, events, lost = salvage(aside)
-        with Spool(path) as fresh:
-            fresh.load(events, state)
-            fresh.bump("corrupt_spools")
-            if lost:
-                fresh.bump("dropped_corrupt", lost)
+            current = 0  # already set aside by another process
+        if current and (not ino or current == ino):
+            install_id = _install_id(path)
+            _set_aside(path)
+            with Spool(path) as fresh:
+                fresh.load([], {"install_id": install_id} if install_id else {}, {})
+                fresh.bump("corrupt_spools")
+        if salvage_now:
+            _salvage_all(path)
+
+
+def has_pending(path: Path) -> bool:
+    """Whether a damaged copy waits to be salvaged."""
+    return any(path.parent.glob(path.name + ".damaged-*[0-9]"))
+
+
+def salvage_pending(path: Path) -> None:
+    """Salvage every damaged copy waiting into the spool at ``path``."""
+    with _heal_lock(path, LOCK_WAIT_S):
+        _salvage_all(path)
+
+
+def _salvage_all(path: Path) -> None:
+    waiting = sorted(path.parent.glob(path.name + ".damaged-*[0-9]"), key=_stamp)
+    for damaged in waiting:
+        state, events, lost = salvage(damaged)
+        counters = {k: int(v) for k, v in state.items() if k in COUNTERS and v.isdigit()}
+        if lost:
+            counters["dropped_corrupt"] = counters.get("dropped_corrupt", 0) + lost
+        with Spool(path) as spool:
+            spool.load(events, {k: v for k, v in state.items() if k not in COUNTERS}, counters)
+        corrupt = damaged.with_name(damaged.name.replace(".damaged-", ".corrupt-"))
+        _rename_with_side_files(damaged, corrupt)
+    if waiting:
         _prune(path)
-        return lost
+
+
+def _stamp(p: Path) -> int:
+    try:
+        return int(p.name.rsplit("-", 1)[1])
+    except ValueError:
+        return 0
+
+
+def _install_id(path: Path) -> str | None:
+    """The damaged spool's install id, if one quick read finds it."""
+    try:
+        db = _connect(path)
+    except sqlite3.DatabaseError:
+        return None
+    try:
+        row = db.execute("SELECT value FROM state WHERE key = 'install_id'").fetchone()
+        return str(row[0]) if row and row[0] else None
+    except sqlite3.DatabaseError:
+        return None
+    finally:
+        db.close()
 
 
 @contextmanager
-def _heal_lock(path: Path) -> Iterator[None]:
+def _heal_lock(path: Path, wait: float) -> Iterator[None]:
     try:
         import fcntl
     except ImportError:  # Windows: no flock; two healers at once are unlikely there
@@ -74,7 +127,7 @@ def _heal_lock(path: Path) -> Iterator[None]:
         return
     fd = os.open(path.with_name(path.name + ".heal-lock"), os.O_RDWR | os.O_CREAT, FILE_MODE)
     try:
-        deadline = time.monotonic() + LOCK_WAIT_S
+        deadline = time.monotonic() + wait
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -82,29 +135,30 @@ def _heal_lock(path: Path) -> Iterator[None]:
             except OSError:
                 if time.monotonic() > deadline:
                     raise TimeoutError("another process is healing the telemetry spool") from None
-                time.sleep(0.02)
+                time.sleep(0.01)
         yield
     finally:
         os.close(fd)  # closing drops the flock
 
 
-def _set_aside(path: Path) -> Path:
-    aside = path.with_name(f"{path.name}.corrupt-{now_ms()}")
-    os.replace(path, aside)
+def _rename_with_side_files(source: Path, target: Path) -> None:
+    os.replace(source, target)
     for suffix in SIDE_SUFFIXES:
         try:
-            os.replace(f"{path}{suffix}", f"{aside}{suffix}")
+            os.replace(f"{source}{suffix}", f"{target}{suffix}")
         except FileNotFoundError:
             pass
-    return aside
+
+
+def _set_aside(path: Path) -> Path:
+    damaged = path.with_name(f"{path.name}.damaged-{now_ms()}")
+    _rename_with_side_files(path, damaged)
+    return damaged
 
 
 def _prune(path: Path) -> None:
-    """Keep the newest ``KEEP_CORRUPT`` set-aside copies (and no old-style one)."""
-    copies = sorted(
-        path.parent.glob(path.name + ".corrupt-*[0-9]"),
-        key=lambda p: int(p.name.rsplit("-", 1)[1]),
-    )
+    """Keep the newest ``KEEP_CORRUPT`` salvaged copies (and no old-style one)."""
+    copies = sorted(path.parent.glob(path.name + ".corrupt-*[0-9]"), key=_stamp)
     stale = copies[:-KEEP_CORRUPT] + [path.with_name(path.name + ".corrupt")]
     for old in stale:
         for suffix in ("", *SIDE_SUFFIXES):
@@ -115,9 +169,13 @@ def _prune(path: Path) -> None:
 
 
 def remove_corrupt_copies(path: Path) -> None:
-    """Delete every set-aside copy of this spool (they hold events: purge deletes them)."""
+    """Delete every damaged copy of this spool (they hold events: purge deletes them)."""
     legacy = path.with_name(path.name + ".corrupt")
-    for old in [*path.parent.glob(path.name + ".corrupt-*"), legacy]:
+    copies = [
+        *path.parent.glob(path.name + ".corrupt-*"),
+        *path.parent.glob(path.name + ".damaged-*"),
+    ]
+    for old in [*copies, legacy]:
         try:
             os.unlink(old)
         except FileNotFoundError:
@@ -169,8 +227,6 @@ def _state(db: sqlite3.Connection) -> dict[str, str]:
                 state[key] = str(value)
     except sqlite3.DatabaseError:
         pass  # keep the rows read before the damage
-    for key in _COUNTERS:
-        state.pop(key, None)  # added with bump() on top of the fresh spool's own
     return state
 
 

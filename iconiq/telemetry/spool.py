@@ -274,10 +274,13 @@ class Spool:
                     _bump(db, key, by)
         return gone
 
-    def load(self, events: Iterable[Queued], state: dict[str, str]) -> int:
-        """Put salvaged events (keeping their ``created_ms``) and state into this spool,
-        in one transaction; events already here (same ``event_id``) are not added twice.
-        How many were added."""
+    def load(
+        self, events: Iterable[Queued], state: dict[str, str], counters: dict[str, int]
+    ) -> int:
+        """Add salvaged events (keeping their ``created_ms``), state and counters to this
+        spool in one transaction: an event already here (same ``event_id``) is not added
+        twice, a state key already set keeps its value, counters are added. How many
+        events were added."""
         with self.transaction() as db:
             before = db.total_changes
             db.executemany(
@@ -285,7 +288,13 @@ class Spool:
                 ((q.event_id, q.created_ms, q.body) for q in events),
             )
             added = db.total_changes - before
-            _put(db, dict(state))
+            db.executemany(
+                "INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT (key)"
+                " DO UPDATE SET value = coalesce(value, excluded.value)",
+                list(state.items()),
+            )
+            for key, by in counters.items():
+                _bump(db, key, by)
         return added
 
     def purge(self) -> int:
@@ -354,10 +363,10 @@ def secure_files(path: Path) -> int:
     fd = os.open(path, os.O_RDONLY | os.O_CREAT, FILE_MODE)
     try:
         st = os.fstat(fd)
-        if st.st_mode & 0o777 != FILE_MODE:
-            os.fchmod(fd, FILE_MODE)
     finally:
         os.close(fd)
+    if st.st_mode & 0o777 != FILE_MODE:
+        os.chmod(path, FILE_MODE)
     for suffix in (*SIDE_SUFFIXES, DROPPED_SUFFIX):
         try:
             if os.stat(f"{path}{suffix}").st_mode & 0o777 != FILE_MODE:
@@ -387,20 +396,36 @@ def is_busy(exc: BaseException) -> bool:
 
 
 def open_healing(path: Path, *, sync: str = "NORMAL", budget_s: float | None = None) -> Spool:
-    """Open the spool; a damaged one is set aside and healed first (``salvage.heal``)."""
+    """Open the spool; a damaged one is set aside and healed first (``salvage.heal``).
+
+    With ``budget_s`` (a command's recording path) a damaged spool is only set aside;
+    without, damaged copies set aside earlier are salvaged first."""
     try:
         ino = os.stat(path).st_ino
     except OSError:
         ino = 0
+    if budget_s is None and ino and any(path.parent.glob(path.name + ".damaged-*")):
+        from iconiq.telemetry.salvage import salvage_pending
+
+        salvage_pending(path)
     try:
         return Spool(path, sync=sync, budget_s=budget_s)
     except sqlite3.DatabaseError as exc:
         if not is_corrupt(exc):
             raise
+    heal_damaged(path, ino, recording=budget_s is not None)
+    return Spool(path, sync=sync, budget_s=budget_s)
+
+
+def heal_damaged(path: Path, ino: int, *, recording: bool = False) -> None:
+    """Set a damaged spool aside (``salvage.heal``); salvage it now unless ``recording``
+    (a command must not wait for it: the flusher or the next telemetry command will)."""
     from iconiq.telemetry.salvage import heal
 
-    heal(path, ino)
-    return Spool(path, sync=sync, budget_s=budget_s)
+    if recording:
+        heal(path, ino, salvage_now=False, wait=RECORD_BUDGET_S)
+    else:
+        heal(path, ino)
 
 
 def healing(path: Path, operation: Callable[[Spool], T], *, sync: str = "NORMAL") -> T:
@@ -415,9 +440,7 @@ def healing(path: Path, operation: Callable[[Spool], T], *, sync: str = "NORMAL"
         ino = spool.ino
     finally:
         spool.close()
-    from iconiq.telemetry.salvage import heal
-
-    heal(path, ino)
+    heal_damaged(path, ino)
     with open_healing(path, sync=sync) as spool:
         return operation(spool)
 
