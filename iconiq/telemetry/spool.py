@@ -161,7 +161,11 @@ class Spool:
         try:
             yield self.db
         except BaseException:
-            self.db.execute("ROLLBACK")
+            if self.db.in_transaction:  # SQLite may have rolled back already (full disk...)
+                try:
+                    self.db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # the error that stopped the transaction is the one to raise
             raise
         self.db.execute("COMMIT")
 
