@@ -206,9 +206,9 @@ def _store(run: Run, path: Path, budget_s: float) -> bool:
             if payload is None:
                 payload = event.build(run, spool.install_id())
                 body = event.dumps(payload)
-                if os.environ.get("ICONIQ_TELEMETRY_DEBUG", "").strip() not in ("", "0"):
-                    sys.stderr.write(f"iconiq telemetry: {body}\n")
-            return spool.append(str(payload["event_id"]), body, claim_ms=CLAIM_MS)
+            claimed = spool.append(str(payload["event_id"]), body, claim_ms=CLAIM_MS)
+            _debug(body)  # printed once stored: a dropped event is counted, not shown
+            return claimed
         except sqlite3.DatabaseError as exc:
             if attempt == 2 or not is_corrupt(exc):
                 raise
@@ -217,6 +217,14 @@ def _store(run: Run, path: Path, budget_s: float) -> bool:
             spool.close()
         heal_damaged(path, ino, recording=True)  # set aside only: no salvage on this path
     raise AssertionError("unreachable")
+
+
+def _debug(body: str) -> None:
+    if os.environ.get("ICONIQ_TELEMETRY_DEBUG", "").strip() not in ("", "0"):
+        try:
+            sys.stderr.write(f"iconiq telemetry: {body}\n")
+        except Exception:  # noqa: BLE001 - the event is stored; a closed stderr is fine
+            pass
 
 
 def _count_dropped(path: Path, exc: BaseException) -> None:
