@@ -36,6 +36,7 @@ def acquire_lock(spool_path: Path, timeout: float) -> object | None:
     lock = FileLock(
         lock_path(spool_path),
         timeout=timeout,
+        mode=0o600,
         preserve_lock_file=True,
         fallback_to_soft=False,
         thread_local=False,
@@ -50,7 +51,7 @@ def acquire_lock(spool_path: Path, timeout: float) -> object | None:
 def run(spool_path: Path, *, limit: float = HARD_LIMIT_S) -> int:
     """Flush once; the exit code is 0 when everything queued was delivered."""
     from iconiq.telemetry import decision, flush, transport
-    from iconiq.telemetry.spool import Spool, now_ms
+    from iconiq.telemetry.spool import Spool, healing, now_ms
 
     deadline = time.monotonic() + max(1.0, limit - SOFT_MARGIN_S)
     if not decision.decide().enabled or not spool_path.exists():
@@ -58,7 +59,8 @@ def run(spool_path: Path, *, limit: float = HARD_LIMIT_S) -> int:
     lock = acquire_lock(spool_path, timeout=0.5)
     if lock is None:
         return 0
-    with Spool(spool_path) as spool:
+
+    def flush_once(spool: Spool) -> flush.Result:
         spool.set(flusher_pid=os.getpid(), flusher_started_ms=now_ms())
         base_url = decision.endpoint()
         problem = decision.endpoint_problem(base_url)
@@ -75,6 +77,9 @@ def run(spool_path: Path, *, limit: float = HARD_LIMIT_S) -> int:
                 )
         flush.record(spool, result)
         spool.set(flusher_pid=None)
+        return result
+
+    result = healing(spool_path, flush_once)  # a damaged spool is healed, then flushed
     return 0 if result.delivered else 1
 
 
