@@ -115,9 +115,15 @@
   function draw(panel, data) {
     const canvas = panel.querySelector("canvas");
     if (!canvas || typeof Chart === "undefined") { return; }
-    const old = charts.get(panel.id);
-    if (old) { old.destroy(); }
-    charts.set(panel.id, new Chart(canvas, config(panel, data)));
+    const made = config(panel, data), old = charts.get(panel.id);
+    if (old && old.config.type === made.type) {  // a live refresh: keep the chart (and its tooltip)
+      old.data = made.data;
+      old.options = made.options;
+      old.update("none");
+    } else {
+      if (old) { old.destroy(); }
+      charts.set(panel.id, new Chart(canvas, made));
+    }
     panel.dataset.drawn = "1";
   }
 
