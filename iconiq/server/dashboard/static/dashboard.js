@@ -80,7 +80,10 @@
         x: { ticks: { maxTicksLimit: 12, autoSkip: true } } };
       base.plugins.legend.reverse = true;  // the legend reads top band first, as the chart does
       base.plugins.tooltip = { itemSort: function (a, b) { return b.datasetIndex - a.datasetIndex; },
-        callbacks: { label: function (item) { return " " + item.dataset.label + ": " + F.num(item.raw); } } };
+        callbacks: { label: function (item) { return " " + item.dataset.label + ": " + F.num(item.raw); },
+          footer: function (items) {
+            return "Total: " + F.num(items.reduce(function (n, i) { return n + i.raw; }, 0));
+          } } };
       return { type: "line", data: seriesByVersion(data), options: base };
     }
     const rows = kind === "hbar" ? data.rows.slice(0, 15) : data.rows;
