@@ -55,14 +55,23 @@ sys.path.insert(0, str(ROOT))
 from iconiq.server.analytics import rollups  # noqa: E402
 from iconiq.server.events import Event, Row  # noqa: E402
 from iconiq.server.storage.base import open_store  # noqa: E402
-from iconiq.server.storage.migrate import migrate_postgres, migrate_sqlite  # noqa: E402
-from iconiq.server.storage.migrations_core import MIGRATIONS as CORE  # noqa: E402
+from iconiq.server.storage.migrations import (  # noqa: E402
+    Migration,
+    migrate_postgres,
+    migrate_sqlite,
+)
+from iconiq.server.storage.migrations import postgres as pg_migrations  # noqa: E402
+from iconiq.server.storage.migrations import sqlite as sqlite_migrations  # noqa: E402
 from tests.support.pg import fresh_database  # noqa: E402
 from tests.support.server import running_server  # noqa: E402
 
 # Schema "core": every server process (workers too) leaves the analytics migrations out,
 # through a sitecustomize module on PYTHONPATH.
-CORE_SITE = "import iconiq.server.analytics.migrations as m\nm.MIGRATIONS.clear()\n"
+CORE_SITE = (
+    "from iconiq.server.storage.migrations import postgres, sqlite\n"
+    "for m in (postgres, sqlite):\n"
+    "    m.MIGRATIONS[:] = [x for x in m.MIGRATIONS if not x.name.startswith('analytics_')]\n"
+)
 
 
 def make_event(now: int) -> dict[str, Any]:
@@ -121,13 +130,21 @@ def parallel(jobs: list[Any], clients: int, work: Callable[[Any], None]) -> floa
     return time.perf_counter() - start
 
 
+def core(migrations: list[Migration]) -> list[Migration]:
+    """The storage migrations without the analytics ones."""
+    return [m for m in migrations if not m.name.startswith("analytics_")]
+
+
 def open_migrated(url: str, schema: str, pool: int) -> Any:
     store = open_store(url, pool_size=pool)
     if schema == "full":
         store.migrate()
     else:
         with store.connection() as conn:
-            (migrate_postgres if store.dialect == "postgres" else migrate_sqlite)(conn, CORE)
+            if store.dialect == "postgres":
+                migrate_postgres(conn, core(pg_migrations.MIGRATIONS))
+            else:
+                migrate_sqlite(conn, core(sqlite_migrations.MIGRATIONS))
     return store
 
 

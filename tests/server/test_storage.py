@@ -16,7 +16,8 @@ from iconiq.server.config import DAY_MS, ServerSettings
 from iconiq.server.events import Event, Row
 from iconiq.server.retention import purge
 from iconiq.server.storage.base import Store, open_store
-from iconiq.server.storage.migrate import all_migrations
+from iconiq.server.storage.migrations import postgres as pg_migrations
+from iconiq.server.storage.migrations import sqlite as sqlite_migrations
 from tests.server.conftest import make_event, stored
 from tests.support.server import running_server
 
@@ -29,13 +30,19 @@ def test_migrations_are_recorded_and_idempotent(store: Store) -> None:
     assert store.migrate() == []  # the fixture already applied them
     with store.connection() as conn:
         names = [r[0] for r in conn.execute("SELECT name FROM schema_migrations").fetchall()]
+    listed = (pg_migrations if store.dialect == "postgres" else sqlite_migrations).MIGRATIONS
     # Every migration of the list is recorded, once (a server started from a newer checkout
     # of the shared tree may have recorded more).
-    assert {m.name for m in all_migrations()} <= set(names)
+    assert {m.name for m in listed} <= set(names)
     assert len(names) == len(set(names))
     assert "0001_events" in names
-    order = [m.name for m in all_migrations()]
-    assert order.index("0001_events") == 0  # core first, analytics after
+    assert listed[0].name == "0001_events"  # core first, analytics after
+
+
+def test_both_stores_list_the_same_migrations_in_the_same_order() -> None:
+    sqlite_names = [m.name for m in sqlite_migrations.MIGRATIONS]
+    assert sqlite_names == [m.name for m in pg_migrations.MIGRATIONS]
+    assert len(set(sqlite_names)) == len(sqlite_names)
 
 
 def test_columns_match_the_contract(store: Store) -> None:

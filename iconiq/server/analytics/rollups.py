@@ -1,8 +1,8 @@
 """Creating, folding, rebuilding and expiring the rollup tables (see ``schema``,
 ``triggers`` and ``fold``).
 
-- ``install(conn, dialect)``: tables, bucket bounds, triggers, then a rebuild
-  (the analytics migration calls it, so existing events are counted too).
+- The tables, bucket bounds and triggers are created by the server migrations
+  (``iconiq.server.storage.migrations``), which keep their own frozen SQL.
 - ``fold(conn, dialect)``: apply the pending rows the triggers appended (every
   metric read does it first, and the server every few seconds).
 - ``rebuild(conn, dialect)``: recompute every rollup from ``events`` in a few
@@ -33,22 +33,7 @@ from iconiq.server.analytics.db import execute
 from iconiq.server.analytics.fold import apply_pending
 from iconiq.server.analytics.fold import fold as fold
 from iconiq.server.analytics.fold import lock as fold_lock
-from iconiq.server.analytics.schema import (
-    DAY_MS,
-    TABLES,
-    active_sql,
-    fill_buckets,
-    tables_sql,
-)
-
-
-def install(conn: Any, dialect: str) -> None:
-    """Create the rollup tables and triggers and fill them from existing events."""
-    for statement in tables_sql(dialect):
-        execute(conn, dialect, statement)
-    fill_buckets(conn, dialect)
-    create_triggers(conn, dialect)
-    rebuild(conn, dialect)
+from iconiq.server.analytics.schema import DAY_MS, TABLES
 
 
 def create_triggers(conn: Any, dialect: str) -> None:
@@ -87,17 +72,6 @@ ACTIVE_REBUILD = [
     " SELECT 'x', day, version, command, count(*) FROM an_install_days"
     " GROUP BY day, version, command",
 ]
-
-
-def upgrade_active(conn: Any, dialect: str) -> None:
-    """Migration 0002: ``an_active`` gains per-version daily rows; triggers re-created."""
-    drop_triggers(conn, dialect)
-    execute(conn, dialect, "DROP TABLE an_active")
-    for statement in active_sql(dialect):
-        execute(conn, dialect, statement)
-    for statement in ACTIVE_REBUILD:
-        execute(conn, dialect, statement)
-    create_triggers(conn, dialect)
 
 
 def rebuild_sql(dialect: str) -> list[str]:

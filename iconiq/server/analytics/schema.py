@@ -17,6 +17,10 @@ weeks (``week = (day + 3) // 7``; day 0, 1970-01-01, was a Thursday).
 Triggers (``triggers.py``) append every insert and delete to ``an_pending``, which
 ``fold`` applies to all of them, exactly (every read folds first);
 ``rollups.rebuild`` recomputes them from ``events``.
+
+The tables and triggers are created by the server migrations
+(``iconiq.server.storage.migrations``), whose SQL is frozen; changing a table here
+means a new migration there.
 """
 
 from __future__ import annotations
@@ -61,62 +65,3 @@ def bucket_value(lo: int, hi: int | None) -> float:
     if hi is None or hi - lo <= 1:
         return float(lo)
     return math.sqrt((lo + 1) * hi) - 1
-
-
-def tables_sql(dialect: str) -> list[str]:
-    """CREATE statements for the rollup tables."""
-    iid = "uuid" if dialect == "postgres" else "TEXT"
-    big = "bigint" if dialect == "postgres" else "INTEGER"
-    tail = "" if dialect == "postgres" else " WITHOUT ROWID"
-    return [
-        f"""CREATE TABLE an_buckets (bucket integer PRIMARY KEY, lo {big} NOT NULL UNIQUE)""",
-        f"""CREATE TABLE an_daily (
-            dim text NOT NULL, day integer NOT NULL, version text NOT NULL,
-            command text NOT NULL, value text NOT NULL,
-            events {big} NOT NULL, failures {big} NOT NULL,
-            prompt_sum {big} NOT NULL, prompt_n {big} NOT NULL,
-            PRIMARY KEY (dim, day, version, command, value)){tail}""",
-        f"""CREATE TABLE an_hist (
-            metric text NOT NULL, day integer NOT NULL, version text NOT NULL,
-            command text NOT NULL, bucket integer NOT NULL, n {big} NOT NULL,
-            PRIMARY KEY (metric, day, version, command, bucket)){tail}""",
-        f"""CREATE TABLE an_install_days (
-            install_id {iid} NOT NULL, day integer NOT NULL, version text NOT NULL,
-            command text NOT NULL, events {big} NOT NULL, failures {big} NOT NULL,
-            PRIMARY KEY (install_id, day, version, command)){tail}""",
-        "CREATE INDEX an_install_days_day ON an_install_days"
-        " (day, version, command, install_id, events)",
-        f"""CREATE TABLE an_install_weeks (
-            install_id {iid} NOT NULL, week integer NOT NULL, events {big} NOT NULL,
-            PRIMARY KEY (install_id, week)){tail}""",
-        "CREATE INDEX an_install_weeks_week ON an_install_weeks (week, install_id, events)",
-        *active_sql(dialect),
-        f"""CREATE TABLE an_first_seen (
-            install_id {iid} PRIMARY KEY, first_day integer)""",
-        "CREATE INDEX an_first_seen_day ON an_first_seen (first_day)",
-    ]
-
-
-def active_sql(dialect: str) -> list[str]:
-    """``an_active``: distinct installs per day (``d``), per week (``w``), per day and
-    version (``v``), per day and command (``c``), per day, version and command (``x``);
-    ``''`` where a key does not apply."""
-    big = "bigint" if dialect == "postgres" else "INTEGER"
-    tail = "" if dialect == "postgres" else " WITHOUT ROWID"
-    return [
-        f"""CREATE TABLE an_active (
-            period text NOT NULL, start integer NOT NULL, version text NOT NULL,
-            command text NOT NULL DEFAULT '', installs {big} NOT NULL,
-            PRIMARY KEY (period, start, version, command)){tail}"""
-    ]
-
-
-def fill_buckets(conn: object, dialect: str) -> None:
-    """Insert the bucket bounds (idempotent: the table is emptied first)."""
-    cur = conn.cursor()  # type: ignore[attr-defined]
-    cur.execute("DELETE FROM an_buckets")
-    mark = "%s" if dialect == "postgres" else "?"
-    cur.executemany(
-        f"INSERT INTO an_buckets (bucket, lo) VALUES ({mark}, {mark})",
-        list(enumerate(bucket_bounds())),
-    )

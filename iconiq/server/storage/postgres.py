@@ -20,10 +20,11 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from iconiq.errors import NetworkError
+from iconiq.server.analytics import rollups
 from iconiq.server.events import COLUMNS, Row
 from iconiq.server.storage.base import Dialect, unique_rows
-from iconiq.server.storage.hooks import expire_rollups
-from iconiq.server.storage.migrate import all_migrations, migrate_postgres
+from iconiq.server.storage.migrations import migrate_postgres
+from iconiq.server.storage.migrations.postgres import MIGRATIONS
 
 PARTITION_LOCK_KEY = 0x1C0_0002
 RETENTION_LOCK_KEY = 0x1C0_0003
@@ -97,7 +98,7 @@ class PostgresStore:
 
     def migrate(self) -> list[str]:
         with self.connection() as conn:
-            return migrate_postgres(conn, all_migrations())
+            return migrate_postgres(conn, MIGRATIONS)
 
     def ensure_partitions(self, timestamps: Sequence[int]) -> None:
         """Create the monthly partitions these timestamps fall in, if missing."""
@@ -180,7 +181,7 @@ class PostgresStore:
                 "DELETE FROM events WHERE timestamp < %s", (cutoff_ms,)
             ).rowcount
             conn.execute("DELETE FROM event_ids WHERE timestamp < %s", (cutoff_ms,))
-            expire_rollups(conn, "postgres", cutoff_ms)
+            rollups.expire(conn, "postgres", cutoff_ms)
         with self._known_lock:
             self._known.clear()
         return deleted

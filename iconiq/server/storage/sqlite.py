@@ -29,10 +29,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from iconiq.errors import InvalidInput, OutputError
+from iconiq.server.analytics import rollups
 from iconiq.server.events import COLUMNS, Row
 from iconiq.server.storage.base import Dialect, unique_rows
-from iconiq.server.storage.hooks import expire_rollups
-from iconiq.server.storage.migrate import all_migrations, migrate_sqlite
+from iconiq.server.storage.migrations import migrate_sqlite
+from iconiq.server.storage.migrations.sqlite import MIGRATIONS
 
 log = logging.getLogger("iconiq.server")
 
@@ -122,7 +123,7 @@ class SQLiteStore:
 
     def migrate(self) -> list[str]:
         with self.connection() as conn:
-            return migrate_sqlite(conn, all_migrations())
+            return migrate_sqlite(conn, MIGRATIONS)
 
     def insert(self, rows: Sequence[Row]) -> int:
         rows = unique_rows(rows)
@@ -197,7 +198,7 @@ class SQLiteStore:
         with self.connection() as conn:
             conn.execute("BEGIN IMMEDIATE")
             deleted = conn.execute("DELETE FROM events WHERE timestamp < ?", (cutoff_ms,)).rowcount
-            expire_rollups(conn, "sqlite", cutoff_ms)
+            rollups.expire(conn, "sqlite", cutoff_ms)
             return deleted
 
     def count(self) -> int:

@@ -1,49 +1,58 @@
-"""The migration runner: core migrations, then the analytics ones, each once, in order.
+"""Server schema migrations: one module per store, each a list of named steps that only grows.
 
-Each migration runs inside one transaction together with its row in
-``schema_migrations``, so a schema is never half-applied. Concurrent runners
-are serialized (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: an advisory lock).
+- ``sqlite.MIGRATIONS`` and ``postgres.MIGRATIONS``: every step of that dialect, the
+  core storage ones (``0001_events`` …) and then the analytics ones
+  (``analytics_0001_rollups`` …), in the order they are applied.
+- A step is frozen SQL text, the statements of its own time, never a call into
+  today's code (the table builders, trigger generators, rebuild): what a migration
+  did when it shipped, it does again next year. A step that needs a value made at
+  run time (a random key) is a small function holding its own SQL.
+- ``migrate_sqlite`` / ``migrate_postgres``: apply the steps not yet recorded in
+  ``schema_migrations``, each inside one transaction together with its row, so a
+  schema is never half-applied. Concurrent runners are serialized (SQLite:
+  ``BEGIN IMMEDIATE``; PostgreSQL: an advisory lock).
+
+A name, once released, is never changed: databases record the names they applied.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
-
-from iconiq.server.storage.migration import Migration
 
 # Arbitrary constant shared by every iconiq-server: "serialize migrations".
 MIGRATION_LOCK_KEY = 0x1C0_0001
 
+# Statements run one by one, or a function given the open connection.
+Step = Sequence[str] | Callable[[Any], None]
 
-def all_migrations() -> list[Migration]:
-    """Core migrations followed by the analytics engineer's."""
-    from iconiq.server.analytics.migrations import MIGRATIONS as ANALYTICS
-    from iconiq.server.storage.migrations_core import MIGRATIONS as CORE
 
-    names = [m.name for m in CORE] + [m.name for m in ANALYTICS]
+@dataclass(frozen=True)
+class Migration:
+    name: str
+    step: Step
+
+
+def check_names(migrations: Sequence[Migration]) -> None:
+    names = [m.name for m in migrations]
     if len(set(names)) != len(names):
         raise RuntimeError("duplicate migration names")
-    return [*CORE, *ANALYTICS]
 
 
-def split_sqlite(script: str) -> Iterator[str]:
-    """Split SQL text into complete statements (triggers' BEGIN…END kept whole)."""
-    buffer = ""
-    for line in script.splitlines(keepends=True):
-        buffer += line
-        if sqlite3.complete_statement(buffer):
-            if buffer.strip().strip(";").strip():
-                yield buffer.strip()
-            buffer = ""
-    if buffer.strip():
-        yield buffer.strip()
+def _run(conn: Any, step: Step) -> None:
+    if callable(step):
+        step(conn)
+        return
+    for statement in step:
+        conn.execute(statement)
 
 
-def migrate_sqlite(conn: sqlite3.Connection, migrations: list[Migration]) -> list[str]:
+def migrate_sqlite(conn: sqlite3.Connection, migrations: Sequence[Migration]) -> list[str]:
     """Apply pending migrations on a sqlite3 connection; return the names applied."""
+    check_names(migrations)
     applied: list[str] = []
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations"
@@ -57,12 +66,7 @@ def migrate_sqlite(conn: sqlite3.Connection, migrations: list[Migration]) -> lis
                 "SELECT 1 FROM schema_migrations WHERE name = ?", (migration.name,)
             ).fetchone()
             if done is None:
-                step = migration.sqlite
-                if isinstance(step, str):
-                    for statement in split_sqlite(step):
-                        conn.execute(statement)
-                else:
-                    step(conn)
+                _run(conn, migration.step)
                 conn.execute(
                     "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
                     (migration.name, int(time.time() * 1000)),
@@ -75,8 +79,9 @@ def migrate_sqlite(conn: sqlite3.Connection, migrations: list[Migration]) -> lis
     return applied
 
 
-def migrate_postgres(conn: Any, migrations: list[Migration]) -> list[str]:
+def migrate_postgres(conn: Any, migrations: Sequence[Migration]) -> list[str]:
     """Apply pending migrations on a psycopg connection; return the names applied."""
+    check_names(migrations)
     applied: list[str] = []
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
@@ -92,11 +97,7 @@ def migrate_postgres(conn: Any, migrations: list[Migration]) -> list[str]:
             ).fetchone()
             if done is not None:
                 continue
-            step = migration.postgres
-            if isinstance(step, str):
-                conn.execute(step)
-            else:
-                step(conn)
+            _run(conn, migration.step)
             conn.execute(
                 "INSERT INTO schema_migrations (name, applied_at) VALUES (%s, %s)",
                 (migration.name, int(time.time() * 1000)),
