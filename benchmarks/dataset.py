@@ -31,10 +31,10 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from iconiq.server.analytics import rollups
+from iconiq.server.calendar import DAY_MS
 from iconiq.server.events import COLUMNS
 from iconiq.server.storage.base import open_store
 
-DAY_MS = 86_400_000
 DAYS = 730
 
 

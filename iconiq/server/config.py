@@ -42,8 +42,8 @@ from typing import Any
 
 from iconiq import paths
 from iconiq.errors import InvalidInput
+from iconiq.server.calendar import DAY_MS
 
-DAY_MS = 86_400_000
 DEFAULT_RETENTION_DAYS = 730
 DEFAULT_AUTH_FAILURE_LIMIT = "10/minute;50/hour"
 MIN_REMOTE_TOKEN = 16

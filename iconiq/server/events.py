@@ -21,7 +21,7 @@ from pydantic import (
     ValidationError,
 )
 
-from iconiq.server.config import DAY_MS
+from iconiq.server.calendar import DAY_MS
 from iconiq.telemetry.schema import (
     ERROR_TYPES,
     FIELDS,

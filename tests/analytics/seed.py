@@ -6,9 +6,8 @@ import datetime as dt
 import uuid
 from typing import Any
 
+from iconiq.server.calendar import DAY_MS as DAY_MS
 from iconiq.server.events import Event, Row
-
-DAY_MS = 86_400_000
 
 
 def ms(day: str, hour: int = 12, minute: int = 0) -> int:

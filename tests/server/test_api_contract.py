@@ -11,11 +11,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from iconiq.server.calendar import DAY_MS
 from iconiq.server.storage.base import Store
 from tests.server.conftest import make_event, stored
 from tests.support.server import ServerHandle, running_server
-
-DAY_MS = 86_400_000
 
 
 def post(server: ServerHandle, path: str, body: bytes, **headers: str) -> httpx.Response:

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from iconiq.server.calendar import DAY_MS
 from iconiq.server.storage.base import open_store
 from tests.server.conftest import make_event, stored
-
-DAY_MS = 86_400_000
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from iconiq.server.analytics import rollups
-from iconiq.server.config import DAY_MS, ServerSettings
+from iconiq.server.calendar import DAY_MS
+from iconiq.server.config import ServerSettings
 from iconiq.server.events import Event, Row
 from iconiq.server.retention import purge
 from iconiq.server.storage.base import Store, open_store

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from iconiq.server.analytics.db import fetch
-from iconiq.server.analytics.query import Filters, Table, date_of, share, week_of, week_start
+from iconiq.server.analytics.query import Filters, Table, share
 from iconiq.server.analytics.top import OTHER, among, ranked, with_other
+from iconiq.server.calendar import date_of, week_end, week_of, week_sql, week_start
 
 
 def daily_active(conn: Any, dialect: str, f: Filters) -> Table:
@@ -35,13 +36,13 @@ def weekly_active(conn: Any, dialect: str, f: Filters) -> Table:
     """Distinct installs per Monday-based week, for every week the range touches (whole weeks)."""
     first, last = week_of(f.start), week_of(f.end)
     if f.filtered:
-        whole = Filters(week_start(first), week_start(last) + 6, f.version, f.command)
+        whole = Filters(week_start(first), week_end(last), f.version, f.command)
         where, params = whole.where()
         rows = fetch(
             conn,
             dialect,
-            f"SELECT (day + 3) / 7, count(DISTINCT install_id) FROM an_install_days"
-            f" WHERE {where} GROUP BY (day + 3) / 7",
+            f"SELECT {week_sql('day')}, count(DISTINCT install_id) FROM an_install_days"
+            f" WHERE {where} GROUP BY {week_sql('day')}",
             params,
         )
     else:

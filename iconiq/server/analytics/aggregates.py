@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from iconiq.server.analytics import triggers
 from iconiq.server.analytics.schema import DIMENSIONS, bucket_bounds
+from iconiq.server.calendar import day_sql
 
 DAILY_COLUMNS = (
     "dim", "day", "version", "command", "value", "events", "failures", "prompt_sum", "prompt_n",
@@ -18,7 +19,7 @@ _AGG = (
     "count(*), sum(CASE WHEN e.success THEN 0 ELSE 1 END),"
     " sum(COALESCE(e.prompt_length, 0)), count(e.prompt_length)"
 )
-_KEY = "e.timestamp / 86400000, e.version, e.command"
+_KEY = f"{day_sql('e.timestamp')}, e.version, e.command"
 
 
 def bucket_sql(dialect: str, col: str) -> str:

@@ -17,9 +17,10 @@ from iconiq.server.analytics.aggregates import (
     daily_selects,
     hist_selects,
 )
+from iconiq.server.calendar import day_sql, week_sql
 
-_DAY = "timestamp / 86400000"
-_WEEK = "(timestamp / 86400000 + 3) / 7"
+_DAY = day_sql("timestamp")
+_WEEK = week_sql(_DAY)
 _FAIL = "CASE WHEN success THEN 0 ELSE 1 END"
 _ACTIVE_UP = (
     " ON CONFLICT (period, start, version, command) DO UPDATE"

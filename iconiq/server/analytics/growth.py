@@ -8,8 +8,9 @@ from typing import Any
 
 from iconiq.server.analytics import pseudonym
 from iconiq.server.analytics.db import fetch
-from iconiq.server.analytics.query import Filters, Table, date_of, share, week_of, week_start
+from iconiq.server.analytics.query import Filters, Table, share
 from iconiq.server.analytics.top import among
+from iconiq.server.calendar import date_of, week_end, week_of, week_sql, week_start
 
 MAX_COHORTS = 26
 GAP_MIN_EVENTS = 5
@@ -21,14 +22,15 @@ def cohorts(conn: Any, dialect: str, f: Filters) -> Table:
     command filters do not apply."""
     last = week_of(f.end)
     first = max(week_of(f.start), last - MAX_COHORTS + 1)
+    first_week = week_sql("s.first_day")
     rows = fetch(
         conn,
         dialect,
-        "SELECT (s.first_day + 3) / 7, w.week, count(*) FROM an_first_seen s"
+        f"SELECT {first_week}, w.week, count(*) FROM an_first_seen s"
         " JOIN an_install_weeks w ON w.install_id = s.install_id"
         " WHERE s.first_day BETWEEN ? AND ? AND w.week <= ?"
-        " GROUP BY (s.first_day + 3) / 7, w.week",
-        [week_start(first), week_start(last) + 6, last],
+        f" GROUP BY {first_week}, w.week",
+        [week_start(first), week_end(last), last],
     )
     grid: dict[int, dict[int, int]] = {}
     for cohort, week, n in rows:
@@ -79,7 +81,7 @@ def heavy_installs(conn: Any, dialect: str, f: Filters) -> Table:
             for install, n in fetch(
                 conn,
                 dialect,
-                "SELECT install_id, count(DISTINCT (day + 3) / 7) FROM an_install_days"
+                f"SELECT install_id, count(DISTINCT {week_sql('day')}) FROM an_install_days"
                 f" WHERE install_id IN ({marks}) AND {where} GROUP BY install_id",
                 [i for i, _ in top] + params,
             ):

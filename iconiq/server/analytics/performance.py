@@ -12,9 +12,10 @@ import math
 from typing import Any
 
 from iconiq.server.analytics.db import fetch
-from iconiq.server.analytics.query import Filters, Table, date_of, share
+from iconiq.server.analytics.query import Filters, Table, share
 from iconiq.server.analytics.schema import bucket_bounds, bucket_value
 from iconiq.server.analytics.top import OTHER, among, ranked
+from iconiq.server.calendar import date_of
 
 _BOUNDS = bucket_bounds()
 

@@ -11,13 +11,12 @@ its ``(other)`` row (see ``top``).
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from iconiq.errors import InvalidInput
-from iconiq.server.analytics.schema import DAY_MS
+from iconiq.server.calendar import EPOCH, date_of, today
 from iconiq.server.config import DEFAULT_TOP_VALUES
 
 DEFAULT_DAYS = 30
@@ -29,32 +28,15 @@ LAST_DATE = dt.date(2999, 12, 31)
 MAX_FILTER = 50
 
 
-def today() -> int:
-    """Today's UTC day number."""
-    return int(time.time() * 1000) // DAY_MS
-
-
-def day_of(date: str) -> int:
+def parse_day(date: str) -> int:
+    """The day number of a ``YYYY-MM-DD`` date given in a query (400 when it is not one)."""
     try:
         d = dt.date.fromisoformat(date[:40])
     except ValueError:
         raise InvalidInput(f"not a date (YYYY-MM-DD): {date[:20]!r}") from None
     if not FIRST_DATE <= d <= LAST_DATE:
         raise InvalidInput(f"dates must lie between {FIRST_DATE} and {LAST_DATE}")
-    return (d - dt.date(1970, 1, 1)).days
-
-
-def date_of(day: int) -> str:
-    return (dt.date(1970, 1, 1) + dt.timedelta(days=day)).isoformat()
-
-
-def week_of(day: int) -> int:
-    return (day + 3) // 7
-
-
-def week_start(week: int) -> int:
-    """The Monday (day number) that starts a week."""
-    return week * 7 - 3
+    return (d - EPOCH).days
 
 
 @dataclass(frozen=True)
@@ -81,9 +63,9 @@ class Filters:
                 raise InvalidInput(f"{name} is too long (at most {MAX_FILTER} characters)")
             if value is not None and not value.isprintable():
                 raise InvalidInput(f"{name} holds control characters")
-        end = day_of(args["to"]) if args.get("to") else today()
+        end = parse_day(args["to"]) if args.get("to") else today()
         if args.get("from"):
-            start = day_of(args["from"])
+            start = parse_day(args["from"])
         else:
             raw = args.get("days") or str(DEFAULT_DAYS)
             # isdigit() alone takes "²" and other non-ASCII digits int() refuses.

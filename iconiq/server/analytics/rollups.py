@@ -33,7 +33,8 @@ from iconiq.server.analytics.db import execute
 from iconiq.server.analytics.fold import apply_pending
 from iconiq.server.analytics.fold import fold as fold
 from iconiq.server.analytics.fold import lock as fold_lock
-from iconiq.server.analytics.schema import DAY_MS, TABLES
+from iconiq.server.analytics.schema import TABLES
+from iconiq.server.calendar import day_of, day_sql, week_end, week_of, week_sql, week_start
 
 
 def create_triggers(conn: Any, dialect: str) -> None:
@@ -81,13 +82,13 @@ def rebuild_sql(dialect: str) -> list[str]:
     hist = f"INSERT INTO an_hist ({', '.join(HIST_COLUMNS)}) "
     out += [daily + select for select in daily_selects(dialect, "events")]
     out += [hist + select for select in hist_selects(dialect, "events")]
-    key = "e.timestamp / 86400000, e.version, e.command"
+    key = f"{day_sql('e.timestamp')}, e.version, e.command"
     out += [
         "INSERT INTO an_install_days (install_id, day, version, command, events, failures)"
         f" SELECT e.install_id, {key}, count(*), sum(CASE WHEN e.success THEN 0 ELSE 1 END)"
         " FROM events e GROUP BY 1, 2, 3, 4",
         "INSERT INTO an_install_weeks (install_id, week, events)"
-        " SELECT install_id, (day + 3) / 7, sum(events) FROM an_install_days GROUP BY 1, 2",
+        f" SELECT install_id, {week_sql('day')}, sum(events) FROM an_install_days GROUP BY 1, 2",
         *ACTIVE_REBUILD,
         "INSERT INTO an_first_seen (install_id, first_day)"
         " SELECT install_id, min(day) FROM an_install_days GROUP BY 1",
@@ -114,9 +115,9 @@ def expire(conn: Any, dialect: str, cutoff_ms: int) -> None:
     """Forget the rollups of every whole day before ``cutoff_ms`` (all its events are gone)
     and recompute the week and first-seen rows that depended on them."""
     apply_pending(conn, dialect)
-    cut = cutoff_ms // DAY_MS
-    week = (cut + 3) // 7
-    first, last = week * 7 - 3, week * 7 + 3
+    cut = day_of(cutoff_ms)
+    week = week_of(cut)
+    first, last = week_start(week), week_end(week)
     for statement, params in (
         ("DELETE FROM an_daily WHERE day < ?", (cut,)),
         ("DELETE FROM an_hist WHERE day < ?", (cut,)),

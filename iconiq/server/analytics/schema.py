@@ -1,7 +1,6 @@
 """Rollup tables: small pre-aggregates of ``events`` that every dashboard panel reads.
 
-Time is cut in UTC days (``day = timestamp // 86_400_000``) and Monday-based
-weeks (``week = (day + 3) // 7``; day 0, 1970-01-01, was a Thursday).
+Time is cut in UTC days and Monday-based weeks (``iconiq.server.calendar``).
 
 - ``an_daily``: events, failures and prompt-length sums per (dim, day, version,
   command, value); ``dim`` is ``total`` (value ``''``) or one breakdown:
@@ -27,7 +26,6 @@ from __future__ import annotations
 
 import math
 
-DAY_MS = 86_400_000
 BUCKETS_PER_DOUBLING = 8
 MAX_DOUBLINGS = 32  # buckets reach past 2**32 ms (seven weeks): every int32 fits
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from iconiq.server.analytics.db import fetch
-from iconiq.server.analytics.query import Filters, Table, date_of, share
+from iconiq.server.analytics.query import Filters, Table, share
 from iconiq.server.analytics.top import ranked, with_other
+from iconiq.server.calendar import date_of, weekday_sql
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -128,8 +129,8 @@ def peak_hours(conn: Any, dialect: str, f: Filters) -> Table:
     rows = fetch(
         conn,
         dialect,
-        f"SELECT (day + 3) % 7, value, sum(events) FROM an_daily WHERE dim = 'hour'"
-        f" AND {where} GROUP BY (day + 3) % 7, value",
+        f"SELECT {weekday_sql('day')}, value, sum(events) FROM an_daily WHERE dim = 'hour'"
+        f" AND {where} GROUP BY {weekday_sql('day')}, value",
         params,
     )
     grid = {(int(w), int(h)): int(n) for w, h, n in rows}
