@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Literal, Protocol
 
@@ -65,8 +65,3 @@ def open_store(url: str, pool_size: int = 10) -> Store:
 
         return PostgresStore(url, pool_size=pool_size)
     raise InvalidInput("database URL must start with sqlite:/// or postgresql://")
-
-
-def chunks(rows: Sequence[Row], size: int) -> Iterator[Sequence[Row]]:
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
