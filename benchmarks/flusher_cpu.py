@@ -160,7 +160,8 @@ def main() -> int:
                   f" {max(values):6.0f} |")
     print(f"\nBudget: median at most 100 ms. Failed runs (not counted): {failures}.")
     load = " ".join(f"{v:.2f}" for v in os.getloadavg())
-    print(f"Load average at the end {load} on {os.cpu_count()} CPUs; python {sys.version.split()[0]}.")
+    version = sys.version.split()[0]
+    print(f"Load average at the end {load} on {os.cpu_count()} CPUs; python {version}.")
     return 1 if failures else 0
 
 

@@ -182,7 +182,8 @@ def main() -> int:
     print("\nCPU/command: medians; added = on - off; share = (added x commands + flushers total)"
           " / (off x commands). Goal: share at most 15 %.")
     load = " ".join(f"{v:.2f}" for v in os.getloadavg())
-    print(f"Load average at the end {load} on {os.cpu_count()} CPUs; python {sys.version.split()[0]}.")
+    version = sys.version.split()[0]
+    print(f"Load average at the end {load} on {os.cpu_count()} CPUs; python {version}.")
     return 0
 
 
