@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,13 +35,21 @@ def status(
     if as_json:
         typer.echo(json.dumps(info, indent=2, sort_keys=True))
         return
+    rows = controls.describe(info)
     from rich.console import Console
+
+    console = Console(highlight=False)
+    if not console.is_terminal or os.environ.get("NO_COLOR", ""):
+        for line in controls.plain_lines(rows):  # pipes, files, NO_COLOR: no escape codes
+            typer.echo(line)
+        return
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(show_header=False, box=None)
-    for label, text in controls.describe(info):
-        table.add_row(f"[bold]{label}[/bold]", text)
-    Console().print(table)
+    for label, text in rows:
+        table.add_row(Text(label, style="bold"), Text(text))  # Text: user data is never markup
+    console.print(table)
 
 
 @command("flush")
@@ -138,7 +147,11 @@ def export(
 def upload(
     file: Path = _UPLOAD_FILE,
 ) -> None:
-    """Send an exported file to the server (uploading the same file twice is harmless)."""
+    """Send an exported file to the server (uploading the same file twice is harmless).
+
+    Exit 2 when telemetry is off here (nothing is sent) or when the server stored none
+    of the file's events (every one rejected); exit 6 when delivery stopped.
+    """
     from iconiq import errors
     from iconiq.telemetry import manage
 
@@ -149,4 +162,7 @@ def upload(
     )
     if not result.delivered:
         raise errors.NetworkError(f"{summary}; stopped: {result.error}")
+    if result.rejected and not result.uploaded:
+        why = f" (first: {result.first_rejection})" if result.first_rejection else ""
+        raise errors.InvalidInput(f"{summary}: the server stored none of them{why}")
     typer.echo(summary + ".")

@@ -49,6 +49,7 @@ class Problem(BaseModel):
 class Health(BaseModel):
     status: str
     database: str
+    rate_limit: str
 
 
 def _problem(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -215,11 +216,17 @@ async def erase_install(
 
 @router.get("/healthz", response_model=Health, responses={503: {"model": Problem}})
 def healthz(request: Request) -> JSONResponse:
-    """Liveness and database reachability; open to everyone."""
-    store = request.app.state.store
+    """Liveness, database and rate-limit store reachability; open to everyone.
+
+    A rate-limit store that is down answers 200 ``"status": "degraded"`` (uploads
+    are still taken, unlimited; sign-in is refused), the database down 503."""
+    state = request.app.state
+    store = state.store
     try:
         with store.connection() as conn:
             conn.execute("SELECT 1").fetchone()
     except Exception:  # noqa: BLE001 - reported as 503, details stay in the server log
         return _problem(503, "database unavailable")
-    return JSONResponse({"status": "ok", "database": store.dialect})
+    rate_limit = "ok" if state.limit_store.healthy() else "unavailable"
+    status = "ok" if rate_limit == "ok" else "degraded"
+    return JSONResponse({"status": status, "database": store.dialect, "rate_limit": rate_limit})

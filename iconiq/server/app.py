@@ -11,20 +11,22 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import sqlite3
 from collections.abc import AsyncIterator
 
 import psycopg
 import psycopg_pool
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect
 
 from iconiq import __version__
 from iconiq.errors import InvalidInput
 from iconiq.server import api, geo, retention
-from iconiq.server.config import ServerSettings
-from iconiq.server.ratelimit import RateLimiter
-from iconiq.server.security import is_loopback_host
+from iconiq.server.config import MIN_REMOTE_TOKEN, ServerSettings
+from iconiq.server.ratelimit import AuthBrake, LimitStore, RateLimiter
+from iconiq.server.security import SecurityHeaders, is_loopback_host
 from iconiq.server.storage.base import Store, open_store
 
 log = logging.getLogger("iconiq.server")
@@ -33,11 +35,12 @@ _UNAVAILABLE = (sqlite3.OperationalError, psycopg.OperationalError, psycopg_pool
 
 
 def check_exposure(settings: ServerSettings) -> None:
-    """Refuse to serve analytics on a non-loopback address without an admin token."""
-    if not settings.admin_token and not is_loopback_host(settings.host):
+    """Refuse a guessable admin token on a non-loopback address."""
+    token = settings.admin_token
+    if token and len(token) < MIN_REMOTE_TOKEN and not is_loopback_host(settings.host):
         raise InvalidInput(
-            f"refusing to serve on {settings.host} without ICONIQ_ADMIN_TOKEN"
-            " (the dashboard and metrics API would be open); set it, or bind 127.0.0.1"
+            f"ICONIQ_ADMIN_TOKEN has {len(token)} characters; serving on {settings.host}"
+            f" needs at least {MIN_REMOTE_TOKEN} (e.g. openssl rand -hex 24), or bind 127.0.0.1"
         )
 
 
@@ -45,13 +48,14 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
     """Build the app; opens the store and applies pending migrations."""
     settings = settings or ServerSettings.from_env()
     check_exposure(settings)
+    if not settings.admin_token:
+        # Analytics never answer without a credential: a token nobody knows.
+        # (``serve`` makes its own and prints it.)
+        settings = settings.with_(admin_token=secrets.token_urlsafe(32))
     store = store or open_store(settings.database_url, pool_size=settings.pool_size)
     store.migrate()
-    limiter = (
-        RateLimiter(settings.rate_limit, settings.rate_limit_storage)
-        if settings.rate_limit
-        else None
-    )
+    limit_store = LimitStore(settings.rate_limit_storage)
+    limiter = RateLimiter(settings.rate_limit, limit_store) if settings.rate_limit else None
     geo.warm()
 
     @contextlib.asynccontextmanager
@@ -77,11 +81,27 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
         version=__version__,
         summary="Collects iconiq's anonymous usage telemetry.",
         lifespan=lifespan,
+        # The interactive docs would load scripts from a public CDN on the admin
+        # cookie's origin: off. /openapi.json stays (it describes, holds no data).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.store = store
+    app.state.limit_store = limit_store
     app.state.limiter = limiter
+    app.state.brake = AuthBrake(settings.auth_failure_limit, limit_store)
     app.include_router(api.router)
+    app.add_middleware(SecurityHeaders)
+
+    @app.exception_handler(ClientDisconnect)
+    async def hung_up(request: Request, exc: ClientDisconnect) -> Response:
+        log.info(
+            "client hung up before sending the whole request: %s %.80r",
+            request.method,
+            request.url.path,
+        )
+        return Response(status_code=400)
 
     @app.exception_handler(_UNAVAILABLE[0])
     @app.exception_handler(_UNAVAILABLE[1])

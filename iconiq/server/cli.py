@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import socket
 import sys
 from pathlib import Path
@@ -46,6 +47,18 @@ def _configure_logging() -> None:
     )
 
 
+def _print_login_url(host: str, port: int, token: str) -> None:
+    """The sign-in URL for a generated token: on stderr only, never through logging."""
+    local = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "[::]": "[::1]"}.get(host, host)
+    if ":" in local and not local.startswith("["):
+        local = f"[{local}]"
+    sys.stderr.write(
+        "iconiq-server: no ICONIQ_ADMIN_TOKEN set, so this run made one; open the dashboard"
+        f" with\n    http://{local}:{port}/login?token={token}\n"
+    )
+    sys.stderr.flush()
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
@@ -58,13 +71,19 @@ def serve(
         int, typer.Option(min=1, max=64, help="Server processes sharing the socket.")
     ] = 1,
 ) -> None:
-    """Serve the collection API, dashboard and metrics (migrates the database first)."""
+    """Serve the collection API, dashboard and metrics (migrates the database first).
+
+    Without ICONIQ_ADMIN_TOKEN a random token is made and a sign-in URL printed."""
     import uvicorn
 
     from iconiq.server.app import create_app
 
     _configure_logging()
     settings = _settings(database, host=host)
+    generated = not settings.admin_token
+    if generated:
+        # Every worker (and only this process's stderr) gets the same new token.
+        settings = settings.with_(admin_token=secrets.token_urlsafe(24))
     app_ = create_app(settings)  # validates the settings and migrates, in this process
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -80,6 +99,7 @@ def serve(
         app_.state.store.close()
         os.environ["ICONIQ_DATABASE_URL"] = settings.database_url
         os.environ["ICONIQ_SERVE_HOST"] = host
+        os.environ["ICONIQ_ADMIN_TOKEN"] = str(settings.admin_token)
         config = uvicorn.Config(
             "iconiq.server.app:app_from_env",
             factory=True,
@@ -93,6 +113,8 @@ def serve(
     server = uvicorn.Server(config)
     shown = f"[{host}]" if family == socket.AF_INET6 else host
     logging.getLogger("iconiq.server").info("listening on http://%s:%d", shown, bound)
+    if generated:
+        _print_login_url(host, bound, str(settings.admin_token))
     if port_file is not None:
         tmp = port_file.with_name(port_file.name + ".tmp")
         tmp.write_text(str(bound))

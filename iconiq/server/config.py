@@ -2,7 +2,13 @@
 
 ICONIQ_DATABASE_URL          sqlite:///path/to.db (default: iconiq.db in the data dir)
                              or postgresql://user@host/db
-ICONIQ_ADMIN_TOKEN           bearer token for the dashboard and metrics API
+ICONIQ_ADMIN_TOKEN           bearer token for the dashboard and metrics API (serve makes a
+                             random one when unset); at least 16 characters off loopback
+ICONIQ_ALLOWED_HOSTS         comma-separated Host names the dashboard and metrics answer to,
+                             beside the address the request came in on (and localhost)
+ICONIQ_AUTH_FAILURE_LIMIT    failed credentials per client address, ``limits`` notation
+                             (default "10/minute;50/hour"); then 429
+ICONIQ_SESSION_HOURS         lifetime of a dashboard sign-in (default 12)
 ICONIQ_RETENTION_DAYS        events older than this are deleted (default 730)
 ICONIQ_PURGE_INTERVAL        seconds between retention runs in the server (default 3600; 0 off)
 ICONIQ_FOLD_INTERVAL         seconds between folds of pending rollup rows (default 5; 0 off)
@@ -11,6 +17,8 @@ ICONIQ_RATE_LIMIT            per client address, ``limits`` notation (default
 ICONIQ_RATE_LIMIT_STORAGE    ``limits`` storage URI (default memory://; redis://... to share)
 ICONIQ_TRUSTED_PROXIES       comma-separated CIDRs whose X-Forwarded-For is believed
 ICONIQ_DB_POOL_SIZE          PostgreSQL pool size (default 10)
+ICONIQ_TOP_VALUES            breakdowns, menus and per-value tables show this many values
+                             plus "(other)" (default 25, at most 200)
 """
 
 from __future__ import annotations
@@ -25,6 +33,10 @@ from iconiq.errors import InvalidInput
 
 DAY_MS = 86_400_000
 DEFAULT_RETENTION_DAYS = 730
+DEFAULT_AUTH_FAILURE_LIMIT = "10/minute;50/hour"
+MIN_REMOTE_TOKEN = 16
+DEFAULT_TOP_VALUES = 25
+MAX_TOP_VALUES = 200
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -49,7 +61,31 @@ def parse_networks(raw: str) -> tuple[Network, ...]:
     return tuple(out)
 
 
-def _int_env(name: str, default: int, minimum: int = 0) -> int:
+def parse_hosts(raw: str) -> tuple[str, ...]:
+    """Comma-separated host names (no scheme, no path), lower-cased."""
+    out: list[str] = []
+    for part in raw.split(","):
+        name = part.strip().lower().rstrip(".")
+        if not name:
+            continue
+        if any(c in name for c in "/ @?#") or len(name) > 253:
+            raise InvalidInput(f"ICONIQ_ALLOWED_HOSTS: {part.strip()[:60]!r} is not a host name")
+        out.append(name)
+    return tuple(out)
+
+
+def _limit_env(name: str, default: str) -> str:
+    raw = os.environ.get(name, "").strip() or default
+    from limits import parse_many
+
+    try:
+        parse_many(raw)
+    except ValueError as exc:
+        raise InvalidInput(f"{name}: cannot parse {raw!r}") from exc
+    return raw
+
+
+def _int_env(name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
@@ -59,6 +95,8 @@ def _int_env(name: str, default: int, minimum: int = 0) -> int:
         raise InvalidInput(f"{name} must be an integer, not {raw!r}") from exc
     if value < minimum:
         raise InvalidInput(f"{name} must be at least {minimum}")
+    if maximum is not None and value > maximum:
+        raise InvalidInput(f"{name} must be at most {maximum}")
     return value
 
 
@@ -74,6 +112,10 @@ class ServerSettings:
     trusted_proxies: tuple[Network, ...] = ()
     pool_size: int = 10
     host: str = "127.0.0.1"
+    allowed_hosts: tuple[str, ...] = ()
+    auth_failure_limit: str = DEFAULT_AUTH_FAILURE_LIMIT
+    session_hours: int = 12
+    top_values: int = DEFAULT_TOP_VALUES
 
     @property
     def retention_ms(self) -> int:
@@ -107,4 +149,8 @@ class ServerSettings:
             rate_limit_storage=env.get("ICONIQ_RATE_LIMIT_STORAGE", "").strip() or "memory://",
             trusted_proxies=parse_networks(env.get("ICONIQ_TRUSTED_PROXIES", "")),
             pool_size=_int_env("ICONIQ_DB_POOL_SIZE", 10, 1),
+            allowed_hosts=parse_hosts(env.get("ICONIQ_ALLOWED_HOSTS", "")),
+            auth_failure_limit=_limit_env("ICONIQ_AUTH_FAILURE_LIMIT", DEFAULT_AUTH_FAILURE_LIMIT),
+            session_hours=_int_env("ICONIQ_SESSION_HOURS", 12, 1),
+            top_values=_int_env("ICONIQ_TOP_VALUES", DEFAULT_TOP_VALUES, 1, MAX_TOP_VALUES),
         )

@@ -1,7 +1,11 @@
 """Validation of incoming v1 events (``iconiq.telemetry.schema``) into storable rows.
 
 Unknown fields are ignored and never stored. A rejected event gets one short
-reason that never echoes the value it was given.
+reason that never echoes the value it was given. Closed fields (``error_type``,
+``output_format``, ``os``, ``ci``) take only the contract's values and ``python``
+only a "3.12" shape; open ones (``version``, ``command``, ``model_used``, at most
+32 ``flags``) are bounded in length and shape, and the analytics show only their
+top values (``analytics.top``).
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from iconiq.telemetry.schema import (
     MAX_BATCH_EVENTS,
     MAX_FLAG_LENGTH,
     MAX_FLAGS,
+    OS_NAMES,
+    OUTPUT_FORMATS,
     SCHEMA_VERSION,
 )
 
@@ -31,6 +37,8 @@ INT32_MAX = 2**31 - 1
 TOKEN = r"^[A-Za-z0-9][A-Za-z0-9._+\-]*$"
 COMMAND = r"^[A-Za-z0-9][A-Za-z0-9._+\- ]*$"
 FLAG = r"^-{0,2}[A-Za-z0-9][A-Za-z0-9_\-]*$"
+# "3.12": a major version 2-9 and a minor of one or two digits (at most 800 values).
+PYTHON = r"^[2-9]\.[0-9]{1,2}$"
 
 
 def _token(field: str, pattern: str = TOKEN) -> Any:
@@ -47,7 +55,12 @@ Flag = Annotated[
 UUID_RE = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
 # Checked and lower-cased inside pydantic-core (no Python validator: ingest speed matters).
 Uuid = Annotated[str, StringConstraints(strict=True, pattern=UUID_RE, to_lower=True)]
+# Closed fields: a value outside the contract's list is rejected, never stored, so these
+# breakdowns can never hold more than a handful of values.
 ErrorType = Literal[ERROR_TYPES]  # type: ignore[valid-type]
+OutputFormat = Literal[OUTPUT_FORMATS]  # type: ignore[valid-type]
+OsName = Literal[OS_NAMES]  # type: ignore[valid-type]
+Python = Annotated[str, StringConstraints(strict=True, max_length=5, pattern=PYTHON)]
 
 
 class Event(BaseModel):
@@ -66,12 +79,12 @@ class Event(BaseModel):
     execution_time: Count | None = None
     error_type: ErrorType | None = None
     prompt_length: Count | None = None
-    output_format: _token("output_format") | None = None  # type: ignore[valid-type]
+    output_format: OutputFormat | None = None
     model_used: _token("model_used") | None = None  # type: ignore[valid-type]
     api_time: Count | None = None
     flags: list[Flag] = Field(default_factory=list, max_length=MAX_FLAGS)
-    os: _token("os") | None = None  # type: ignore[valid-type]
-    python: _token("python") | None = None  # type: ignore[valid-type]
+    os: OsName | None = None
+    python: Python | None = None
     ci: bool | None = None
 
 

@@ -88,8 +88,9 @@ def report(
 
     args = {"days": str(days), "from": start or "", "to": end or "",
             "version": version or "", "command": command or ""}  # fmt: skip
-    f = Filters.parse(args)
-    url = ServerSettings.from_env().with_(database_url=database).database_url
+    settings = ServerSettings.from_env().with_(database_url=database)
+    f = Filters.parse(args, settings.top_values)
+    url = settings.database_url
     tables = collect(url, f)
     if as_json:
         payload: dict[str, Any] = {

@@ -82,8 +82,50 @@ def _forget_install_id() -> None:
             spool.set(install_id=None)
 
 
+# What ``state`` says (``enabled`` alone cannot tell the first two apart).
+ON, AWAITING_NOTICE, OFF = "on", "awaiting_notice", "off"
+
+# Spool state keys that are times, durations, ids or pids (``*_ms``, ``*_s``, ``*_id``,
+# ``*_pid``) or text are not counters; every other integer the spool keeps is one.
+_NOT_COUNTER_SUFFIXES = ("_ms", "_s", "_id", "_pid")
+_NOT_COUNTERS = frozenset({"last_error", "last_rejection"})
+_COUNTER_LABELS = {
+    "uploaded": "Uploaded",
+    "dropped": "Dropped (spool full)",
+    "rejected": "Rejected by server",
+    "exported": "Exported to a file",
+    "record_errors": "Recording errors",
+    "corrupt_spools": "Corrupt spools set aside",
+}
+
+
+def _state(enabled: bool, source: str) -> str:
+    """``awaiting_notice`` when on by default but the first-run notice was not shown yet."""
+    if not enabled:
+        return OFF
+    if source == "default":
+        from iconiq.telemetry.hooks import notice_marker
+
+        if not notice_marker().exists():
+            return AWAITING_NOTICE
+    return ON
+
+
+def _counters(spool: Any) -> dict[str, int]:
+    """Every counter the spool keeps (new ones show up without a change here)."""
+    out: dict[str, int] = {}
+    for key, value in spool.db.execute("SELECT key, value FROM state ORDER BY key"):
+        if key in _NOT_COUNTERS or str(key).endswith(_NOT_COUNTER_SUFFIXES):
+            continue
+        try:
+            out[str(key)] = int(value)
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
 def status() -> dict[str, Any]:
-    """The stable ``iconiq telemetry status --json`` object."""
+    """The stable ``iconiq telemetry status --json`` object (keys are only ever added)."""
     from iconiq.telemetry.spawn import flusher_running
     from iconiq.telemetry.spool import Spool, now_ms
 
@@ -93,6 +135,7 @@ def status() -> dict[str, Any]:
     out: dict[str, Any] = {
         "enabled": decision.enabled,
         "decided_by": decision.source,
+        "state": _state(decision.enabled, decision.source),
         "endpoint": url,
         "endpoint_problem": endpoint_problem(url),
         "spool": str(path),
@@ -107,8 +150,10 @@ def status() -> dict[str, Any]:
         "last_upload": None,
         "last_error": None,
         "last_error_at": None,
+        "last_rejection": None,
         "next_attempt": None,
         "flusher_running": False,
+        "counters": {},
     }
     if not path.exists():
         return out
@@ -129,7 +174,9 @@ def status() -> dict[str, Any]:
                 last_upload=_iso(spool.get_int("last_upload_ms")),
                 last_error=spool.get("last_error"),
                 last_error_at=_iso(spool.get_int("last_error_ms")),
+                last_rejection=spool.get("last_rejection"),
                 next_attempt=_iso(next_ms) if next_ms > now_ms() else None,
+                counters=_counters(spool),
             )
         out["flusher_running"] = flusher_running(path)
     except Exception as exc:  # noqa: BLE001 - status reports a broken spool, it does not crash
@@ -138,9 +185,15 @@ def status() -> dict[str, Any]:
 
 
 def describe(info: dict[str, Any]) -> list[tuple[str, str]]:
-    """``status`` as (label, text) rows for people."""
-    state = "on" if info["enabled"] else "off"
-    rows = [("Telemetry", f"{state} (decided by: {info['decided_by']})")]
+    """``status`` as (label, text) rows for people (plain text: render it literally)."""
+    decided = f"decided by: {info['decided_by']}"
+    if info["state"] == AWAITING_NOTICE:
+        state = (
+            f"on once the first-run notice is answered ({decided}; nothing is recorded until then)"
+        )
+    else:
+        state = f"{info['state']} ({decided})"
+    rows = [("Telemetry", state)]
     endpoint_text = info["endpoint"]
     if info["endpoint_problem"]:
         endpoint_text += f"  [refused: {info['endpoint_problem']}]"
@@ -156,7 +209,12 @@ def describe(info: dict[str, Any]) -> list[tuple[str, str]]:
         ("Pending", pending),
         ("Uploaded", str(info["uploaded"])),
         ("Dropped (spool full)", str(info["dropped"])),
-        ("Rejected by server", str(info["rejected"])),
+        ("Rejected by server", _rejected(info)),
+    ]
+    for key, count in info["counters"].items():
+        if count and key not in ("uploaded", "dropped", "rejected"):
+            rows.append((_COUNTER_LABELS.get(key, key.replace("_", " ").capitalize()), str(count)))
+    rows += [
         ("Last upload", info["last_upload"] or "never"),
         (
             "Last error",
@@ -168,6 +226,12 @@ def describe(info: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
+def _rejected(info: dict[str, Any]) -> str:
+    if info["rejected"] and info["last_rejection"]:
+        return f"{info['rejected']} (last reason: {info['last_rejection']})"
+    return str(info["rejected"])
+
+
 def _age(seconds: int) -> str:
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
@@ -175,11 +239,15 @@ def _age(seconds: int) -> str:
     return f"{seconds}s"
 
 
+def plain_lines(rows: list[tuple[str, str]]) -> list[str]:
+    """The rows as aligned plain lines: no markup, no escape codes, one row a line."""
+    width = max(len(label) for label, _ in rows)
+    return [f"{label.ljust(width)}  {text}" for label, text in rows]
+
+
 def print_status() -> None:
     """``iconiq config --show-telemetry``: whether telemetry is on, why, and its queue."""
-    rows = describe(status())
-    width = max(len(label) for label, _ in rows)
-    for label, text in rows:
-        print(f"{label.ljust(width)}  {text}")
+    for line in plain_lines(describe(status())):
+        print(line)
     if os.environ.get("ICONIQ_TELEMETRY_DEBUG"):
         print("Debug: each event is printed to stderr as it is recorded.")

@@ -1,12 +1,16 @@
-"""Upload the spool: batches of at most 500 events, retried, split, deleted on 2xx.
+"""Upload the spool: batches of at most 500 events, retried, split, deleted on the outcome.
 
 ``deliver`` is the one loop used by the detached flusher, by ``iconiq telemetry
 flush`` and (with a list instead of a spool) by ``iconiq telemetry upload``.
-An event leaves the spool only in the transaction that follows a 2xx covering
-it, so a crash at any point re-sends at worst (the server dedupes on
-``event_id``) and never loses. ``record`` persists the outcome: last upload,
-last error, and the next time a command may start a flusher (capped
-exponential backoff with jitter, at least what ``Retry-After`` asked).
+An event leaves the spool only in the transaction that follows a 2xx whose body
+is the server's outcome covering it (``transport.parse_outcome``), so a crash at
+any point re-sends at worst (the server dedupes on ``event_id``) and never
+loses. Only the server's per-event verdict (``rejected``) drops an event: a 413
+splits a batch, but a 413 for one event (a proxy's tiny body limit, not a bad
+event) or an answer that is not the outcome stops the run and keeps everything.
+``record`` persists the outcome: last upload, last error (cleared by the next
+answer that stored events), and the next time a command may start a flusher
+(capped exponential backoff with jitter, at least what ``Retry-After`` asked).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ class Result:
     rejected: int = 0
     error: str | None = None
     retry_after: float | None = None
+    first_rejection: str | None = None  # the server's message for one rejected event
 
     @property
     def delivered(self) -> bool:
@@ -141,12 +146,8 @@ def _send_splitting(
     try:
         outcome = sender.send([q.body for q in chunk])
     except transport.TooLarge:
-        if len(chunk) == 1:  # one event the server will never take: drop and count it
-            spool.delete([chunk[0].seq], rejected=1)
-            result.rejected += 1
-            if progress:
-                progress(1)
-            return
+        if len(chunk) == 1:  # a body limit below one event: misconfigured, keep it
+            raise
         middle = len(chunk) // 2
         _send_splitting(spool, sender, chunk[:middle], result, progress)
         _send_splitting(spool, sender, chunk[middle:], result, progress)
@@ -156,6 +157,7 @@ def _send_splitting(
     result.uploaded += len(chunk) - rejected
     result.duplicates += outcome.duplicates
     result.rejected += rejected
+    result.first_rejection = result.first_rejection or outcome.first_rejection
     if progress:
         progress(len(chunk))
 
@@ -166,8 +168,12 @@ def record(spool: Spool, result: Result, *, rng: random.Random | None = None) ->
     values: dict[str, object] = {"last_attempt_ms": now}
     if result.uploaded or result.rejected:
         values["last_upload_ms"] = now
+    if result.first_rejection:
+        values["last_rejection"] = result.first_rejection
     if result.delivered:
         values.update(backoff_s=0, next_attempt_ms=0)
+        if result.uploaded or result.rejected:  # the server answered: the last error is over
+            values.update(last_error=None, last_error_ms=None)
     else:
         previous = float(spool.get("backoff_s") or 0.0)
         backoff = min(BACKOFF_MAX_S, max(BACKOFF_MIN_S, previous * 2))

@@ -41,6 +41,13 @@ def _locked_spool(wait: float) -> Iterator[Spool | None]:
         lock.release()  # type: ignore[attr-defined]
 
 
+def _refuse_when_off(what: str) -> None:
+    """Opt-out wins over every command: no network when telemetry is off (exit 2)."""
+    now = decision.decide()
+    if not now.enabled:
+        raise errors.InvalidInput(f"telemetry is off (decided by: {now.source}); {what}")
+
+
 def _endpoint() -> str:
     url = decision.endpoint()
     problem = decision.endpoint_problem(url)
@@ -80,8 +87,7 @@ def _deliver_now(
 
 def flush_now(progress: Callable[[int], None] | None = None) -> flush.Result:
     """Upload everything queued, in the foreground (waits for a running flusher first)."""
-    if not decision.decide().enabled:
-        raise errors.InvalidInput("telemetry is off; nothing is queued or sent")
+    _refuse_when_off("nothing is queued or sent")
     url = _endpoint()
     with _locked_spool(wait=30.0) as spool:
         if spool is None:
@@ -94,8 +100,7 @@ def flush_now(progress: Callable[[int], None] | None = None) -> flush.Result:
 def flush_background() -> None:
     from iconiq.telemetry.spawn import spawn_flusher
 
-    if not decision.decide().enabled:
-        raise errors.InvalidInput("telemetry is off; nothing is queued or sent")
+    _refuse_when_off("nothing is queued or sent")
     path = paths.telemetry_db_path()
     if path.exists():
         spawn_flusher(path)
@@ -198,7 +203,9 @@ def upload(source: Path, progress: Callable[[int], None] | None = None) -> tuple
     """Send an exported file (from an air-gapped machine); (events in file, result).
 
     The server stores each event at most once, so uploading a file twice is harmless.
+    Refused (nothing read or sent) while telemetry is off on this machine.
     """
+    _refuse_when_off(f"{source} was not sent")
     bodies = _read_events(source)
     url = _endpoint()
     with Spool(Path(":memory:")) as staging:

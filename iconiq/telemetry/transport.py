@@ -6,16 +6,26 @@ never on a plain command's path). Errors are drawn as:
     SendError                 any failure to deliver; ``reason`` is a short category
     ├── Retryable             408, 429, 5xx, timeouts, connection and TLS errors
     │                         (``retry_after`` seconds when the server said so)
-    ├── TooLarge              413: split the batch and try the halves
+    ├── TooLarge              413: split the batch and try the halves (``size`` bytes sent)
+    ├── NotTheApi             an answer that is not iconiq-server's outcome: a 2xx that
+    │                         does not parse as the outcome covering exactly the events
+    │                         sent (an HTML page from a captive portal or a proxy), a 3xx
     └── Refused               other 4xx, or an endpoint we will not talk to
+
+Only ``post_batch`` returning an ``Outcome`` lets events leave the spool; every
+``SendError`` keeps them. ``reason`` is stored in the spool and shown by
+``iconiq telemetry status``: whatever came from the network in it is made
+printable and short first.
 """
 
 from __future__ import annotations
 
 import gzip
+import json
 import time
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
+from typing import TypeGuard
 
 import httpx
 
@@ -24,6 +34,9 @@ from iconiq.telemetry.decision import endpoint_problem
 
 TIMEOUT = httpx.Timeout(connect=5.0, read=15.0, write=15.0, pool=5.0)
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+# The outcome of 500 events, each rejected with a message, is well under this.
+MAX_ANSWER_BYTES = 1 << 20
+NOT_THE_API = "the answer was not iconiq-server's"
 
 
 class SendError(Exception):
@@ -38,7 +51,14 @@ class Retryable(SendError):
 
 
 class TooLarge(SendError):
-    pass
+    def __init__(self, size: int) -> None:
+        super().__init__(f"the server refuses request bodies of {size} bytes (HTTP 413)")
+        self.size = size
+
+
+class NotTheApi(SendError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"{NOT_THE_API} ({printable(detail)})")
 
 
 class Refused(SendError):
@@ -50,6 +70,14 @@ class Outcome:
     accepted: int = 0
     duplicates: int = 0
     rejected: list[int] = field(default_factory=list)
+    # The server's message for the first rejected event (printable, short).
+    first_rejection: str | None = None
+
+
+def printable(text: str, limit: int = 80) -> str:
+    """``text`` from the network, safe to store and show: no control characters, short."""
+    clean = "".join(c if c.isprintable() else "?" for c in text[: limit + 1])
+    return clean if len(clean) <= limit else clean[: limit - 3] + "..."
 
 
 def client() -> httpx.Client:
@@ -85,48 +113,80 @@ def post_batch(http: httpx.Client, base_url: str, bodies: list[str]) -> Outcome:
     problem = endpoint_problem(base_url)
     if problem:
         raise Refused(problem)
+    body = encode(bodies)
     try:
-        response = http.post(
+        with http.stream(
+            "POST",
             f"{base_url}/v1/batch",
-            content=encode(bodies),
-            headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
-        )
+            content=body,
+            headers={
+                "Content-Type": "application/json",
+                "Content-Encoding": "gzip",
+                "Accept": "application/json",
+            },
+        ) as response:
+            status = response.status_code
+            if 200 <= status < 300:
+                kind = response.headers.get("Content-Type", "")
+                return parse_outcome(kind, _read_bounded(response), len(bodies))
     except httpx.TimeoutException as exc:
         raise Retryable("timeout") from exc
     except httpx.TransportError as exc:
         raise Retryable(_transport_reason(exc)) from exc
-    status = response.status_code
-    if 200 <= status < 300:
-        return _outcome(response, len(bodies))
     wait = retry_after(response.headers.get("Retry-After"))
     if status == 413:
-        raise TooLarge("HTTP 413")
+        raise TooLarge(len(body))
     if status in RETRYABLE_STATUS or status >= 500:
         raise Retryable(f"HTTP {status}", wait)
+    if 300 <= status < 400:
+        raise NotTheApi(f"HTTP {status} redirect")
     raise Refused(f"HTTP {status}", wait)
 
 
-def _outcome(response: httpx.Response, sent: int) -> Outcome:
+def _read_bounded(response: httpx.Response) -> bytes:
+    data = bytearray()
+    for chunk in response.iter_bytes():
+        data += chunk
+        if len(data) > MAX_ANSWER_BYTES:
+            raise NotTheApi(f"an answer larger than {MAX_ANSWER_BYTES} bytes")
+    return bytes(data)
+
+
+def parse_outcome(content_type: str, raw: bytes, sent: int) -> Outcome:
+    """The batch outcome in a 2xx answer to ``sent`` events, or ``NotTheApi``.
+
+    It must be a JSON object ``{"accepted": n, "duplicates": n, "rejected": [{"index": i,
+    ...}]}`` whose counts cover exactly the events sent, each index valid and unique.
+    """
+    kind = content_type.split(";", 1)[0].strip().lower()
+    if kind != "application/json":
+        raise NotTheApi(kind or "no Content-Type")
     try:
-        data = response.json()
+        data = json.loads(raw)
     except ValueError:
-        return Outcome(accepted=sent)
+        raise NotTheApi("invalid JSON") from None
     if not isinstance(data, dict):
-        return Outcome(accepted=sent)
-    rejected = []
-    for item in data.get("rejected") or []:
+        raise NotTheApi("JSON without the batch outcome")
+    accepted, duplicates, items = data.get("accepted"), data.get("duplicates"), data.get("rejected")
+    if not (_count(accepted) and _count(duplicates) and isinstance(items, list)):
+        raise NotTheApi("JSON without the batch outcome")
+    rejected: list[int] = []
+    first: str | None = None
+    for item in items:
         index = item.get("index") if isinstance(item, dict) else None
-        if isinstance(index, int) and 0 <= index < sent:
-            rejected.append(index)
-    return Outcome(
-        accepted=_as_int(data.get("accepted")),
-        duplicates=_as_int(data.get("duplicates")),
-        rejected=sorted(set(rejected)),
-    )
+        if not _count(index) or index >= sent or index in rejected:
+            raise NotTheApi("a rejected index that was not sent")
+        rejected.append(index)
+        if first is None and isinstance(item, dict) and isinstance(item.get("error"), str):
+            first = printable(item["error"])
+    covered = accepted + duplicates + len(rejected)
+    if covered != sent:
+        raise NotTheApi(f"it accounts for {covered} of {sent} events")
+    return Outcome(accepted, duplicates, sorted(rejected), first)
 
 
-def _as_int(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+def _count(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _transport_reason(exc: Exception) -> str:

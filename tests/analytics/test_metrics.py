@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from freezegun import freeze_time
 
+from iconiq.server.analytics import pseudonym
 from iconiq.server.analytics.metrics import METRICS, compute
 from iconiq.server.analytics.query import Filters
 from iconiq.server.storage.base import Store
@@ -29,6 +30,15 @@ def seeded(store: Store) -> Iterator[Store]:
 def rows(store: Store, name: str, f: Filters | None = None) -> list[list[Any]]:
     with store.connection() as conn:
         return compute(conn, store.dialect, name, f or Filters.last(14)).rows
+
+
+def alias(store: Store, n: int) -> str:
+    """The pseudonym analytics show for ``install(n)``: keyed, never the id itself."""
+    with store.connection() as conn:
+        secret = pseudonym.key(conn, store.dialect)
+    shown = pseudonym.pseudonym(secret, install(n))
+    assert shown.startswith("i-") and len(shown) == 18 and install(n) not in shown
+    return shown
 
 
 def nonzero(table: list[list[Any]]) -> dict[Any, Any]:
@@ -110,7 +120,7 @@ def test_growth(seeded: Store) -> None:
     ]  # fmt: skip
     heavy = rows(seeded, "heavy-installs")
     assert [(r[0], r[1], r[2]) for r in heavy] == [
-        (install(0), 3, 1), (install(1), 2, 2), (install(2), 1, 1),
+        (alias(seeded, 0), 3, 1), (alias(seeded, 1), 2, 2), (alias(seeded, 2), 1, 1),
     ]  # fmt: skip
     assert heavy[0][3] == 1.5  # 3 commands over a 14-day (two-week) range
     assert rows(seeded, "feature-gaps") == [["icon", 5, 2, 0.4, "timeout"]]
@@ -130,7 +140,7 @@ def test_filters(seeded: Store) -> None:
     config = Filters.last(14, command="config")
     assert nonzero(rows(seeded, "new-installs", config)) == {}  # A's first day had icon too…
     assert nonzero(rows(seeded, "daily-active", config)) == {"2026-03-10": 1}
-    assert [r[:2] for r in rows(seeded, "heavy-installs", config)] == [[install(0), 1]]
+    assert [r[:2] for r in rows(seeded, "heavy-installs", config)] == [[alias(seeded, 0), 1]]
     both = Filters.last(14, version="1.0.0", command="icon")
     assert nonzero(rows(seeded, "daily-active", both)) == {"2026-03-02": 1, "2026-03-09": 1}
     assert rows(seeded, "errors", both) == [
@@ -153,3 +163,33 @@ def test_empty_database_answers_every_metric(store: Store) -> None:
         for name in METRICS:
             assert isinstance(rows(store, name), list)
         assert nonzero(rows(store, "daily-active")) == {}
+
+
+def test_top_values_then_other(seeded: Store) -> None:
+    """Per-value answers keep the top ``f.top`` values and fold the rest into ``(other)``,
+    which holds exactly what the rest counted."""
+    two = Filters.last(14, top=2)
+    assert rows(seeded, "flags", two) == [
+        ["--prompt", 4, 0.6667], ["--model", 2, 0.3333], ["(other)", 2, 0.3333],
+    ]  # fmt: skip
+    one = Filters.last(14, top=1)
+    assert rows(seeded, "commands", one) == [
+        ["icon", 5, 0.8333, 2, 0.4], ["(other)", 1, 0.1667, 0, 0.0],
+    ]  # fmt: skip
+    assert rows(seeded, "countries", one) == [["DE", 3, 0.5], ["(other)", 3, 0.5]]
+    assert rows(seeded, "models", one) == [["dall-e-3", 3, 0.5], ["(other)", 2, 0.3333]]
+    # 1.1.0 has 3 install-days in the range, 1.0.0 has 2: 1.0.0 becomes (other).
+    assert rows(seeded, "versions", one) == [
+        ["2026-03-02", "(other)", 1], ["2026-03-09", "(other)", 1],
+        ["2026-03-10", "1.1.0", 2], ["2026-03-14", "1.1.0", 1],
+    ]  # fmt: skip
+    # icon only: two install-days each; a tie goes to the first name.
+    assert rows(seeded, "versions", Filters.last(14, command="icon", top=1)) == [
+        ["2026-03-02", "1.0.0", 1], ["2026-03-09", "1.0.0", 1],
+        ["2026-03-10", "(other)", 1], ["2026-03-14", "(other)", 1],
+    ]  # fmt: skip
+    latency = {r[0]: r[1:] for r in rows(seeded, "execution-time", one)}
+    assert list(latency) == ["all", "icon", "(other)"]
+    assert latency["(other)"] == [1, 5.0, 5.0, 5.0]  # config's one 5 ms run
+    assert len(rows(seeded, "heavy-installs", one)) == 1
+    assert len(rows(seeded, "feature-gaps", one)) == 1

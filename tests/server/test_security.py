@@ -10,9 +10,10 @@ from fastapi import Depends
 from fastapi.testclient import TestClient
 
 from iconiq.errors import InvalidInput
+from iconiq.server import sessions
 from iconiq.server.app import create_app
 from iconiq.server.config import ServerSettings
-from iconiq.server.security import COOKIE_NAME, require_admin, session_cookie_value
+from iconiq.server.security import COOKIE_NAME, require_admin
 from tests.server.conftest import make_event
 
 TOKEN = "s3cret-admin-token"
@@ -44,9 +45,14 @@ def test_bearer_token(client: TestClient) -> None:
 
 
 def test_dashboard_cookie(client: TestClient) -> None:
-    client.cookies.set(COOKIE_NAME, session_cookie_value(TOKEN))
+    client.cookies.set(COOKIE_NAME, sessions.new_cookie(TOKEN, 60))
     assert client.get("/probe-admin").status_code == 200
-    client.cookies.set(COOKIE_NAME, session_cookie_value("other"))
+    client.cookies.set(COOKIE_NAME, sessions.new_cookie("other", 60))
+    assert client.get("/probe-admin").status_code == 401
+    client.cookies.set(COOKIE_NAME, sessions.new_cookie(TOKEN, 60, now=0))  # expired
+    assert client.get("/probe-admin").status_code == 401
+    value = sessions.new_cookie(TOKEN, 60)
+    client.cookies.set(COOKIE_NAME, value[:-1] + ("0" if value[-1] != "0" else "1"))
     assert client.get("/probe-admin").status_code == 401
 
 
@@ -54,9 +60,19 @@ def test_healthz_needs_no_token(client: TestClient) -> None:
     assert client.get("/healthz").status_code == 200
 
 
-def test_non_loopback_without_token_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(InvalidInput, match="ICONIQ_ADMIN_TOKEN"):
-        create_app(ServerSettings(database_url=f"sqlite:///{tmp_path / 'x.db'}", host="0.0.0.0"))
+def test_no_configured_token_means_no_admin(tmp_path: Path) -> None:
+    with _client(tmp_path) as c:
+        token = c.app.state.settings.admin_token  # type: ignore[attr-defined]
+        assert token and len(token) >= 32  # made up, known to nobody
+        assert c.get("/probe-admin").status_code == 401
+        assert c.get("/v1/metrics").status_code == 401
+
+
+def test_short_token_off_loopback_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    with pytest.raises(InvalidInput, match="at least 16"):
+        create_app(ServerSettings(database_url=url, host="0.0.0.0", admin_token="x" * 15))
+    assert create_app(ServerSettings(database_url=url, admin_token="x")).state.settings.host
     app = create_app(
         ServerSettings(
             database_url=f"sqlite:///{tmp_path / 'x.db'}", host="0.0.0.0", admin_token=TOKEN

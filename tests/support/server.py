@@ -8,7 +8,9 @@
         ...
 
 The server binds an ephemeral port, ``running_server`` waits for ``/healthz``
-and stops the process afterwards (SIGTERM, then SIGKILL). ``env`` adds
+and stops the process afterwards (SIGTERM, then SIGKILL). ``admin_token=""``
+starts it without ``ICONIQ_ADMIN_TOKEN``: the handle's token is then the one the
+server made and printed in its sign-in URL. ``env`` adds
 environment variables for the server (e.g. ``ICONIQ_RATE_LIMIT``); by default
 rate limiting is off (``ICONIQ_RATE_LIMIT=off``) so tests may send freely.
 The server's stdout and stderr go to ``log_path``.
@@ -17,6 +19,7 @@ The server's stdout and stderr go to ``log_path``.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -73,13 +76,12 @@ def running_server(
         work = Path(directory or tmp)
         work.mkdir(parents=True, exist_ok=True)
         url = database_url or f"sqlite:///{work / 'server.db'}"
-        token = admin_token or secrets.token_urlsafe(24)
+        token = secrets.token_urlsafe(24) if admin_token is None else admin_token
         port_file = work / "port"
         log_path = work / "server.log"
         child_env = dict(os.environ)
         child_env.update(
             {
-                "ICONIQ_ADMIN_TOKEN": token,
                 "ICONIQ_RATE_LIMIT": "off",
                 "ICONIQ_HOME": str(work / "home"),
                 "PYTHONUNBUFFERED": "1",
@@ -87,6 +89,9 @@ def running_server(
             }
         )
         child_env.pop("ICONIQ_DATABASE_URL", None)
+        child_env.pop("ICONIQ_ADMIN_TOKEN", None)
+        if token:
+            child_env["ICONIQ_ADMIN_TOKEN"] = token
         child_env.update(env or {})
         args = [*(launcher or _server_command()), "serve", "--host", "127.0.0.1", "--port", "0"]
         args += ["--database", url, "--port-file", str(port_file), "--workers", str(workers)]
@@ -96,6 +101,8 @@ def running_server(
             )
         try:
             base_url = _wait_ready(proc, port_file, log_path, timeout)
+            if not token:
+                token = _printed_token(log_path)
             yield ServerHandle(base_url, url, token, log_path, proc.pid)
         finally:
             _stop(proc)
@@ -123,6 +130,14 @@ def _wait_ready(
     raise RuntimeError(
         f"iconiq-server not ready after {timeout}s:\n{log_path.read_text(errors='replace')}"
     )
+
+
+def _printed_token(log_path: Path) -> str:
+    """The token in the sign-in URL a server without ICONIQ_ADMIN_TOKEN printed."""
+    found = re.search(r"/login\?token=(\S+)", log_path.read_text(errors="replace"))
+    if found is None:
+        raise RuntimeError(f"no sign-in URL in the server log:\n{log_path.read_text()}")
+    return found.group(1)
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

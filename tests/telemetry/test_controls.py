@@ -16,7 +16,7 @@ STATUS_KEYS = {
     "enabled", "decided_by", "endpoint", "endpoint_problem", "spool", "spool_error",
     "install_id", "pending", "pending_bytes", "uploaded", "dropped", "rejected",
     "oldest_pending_age_s", "last_upload", "last_error", "last_error_at", "next_attempt",
-    "flusher_running",
+    "flusher_running", "state", "counters", "last_rejection",
 }  # fmt: skip
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from iconiq.server.analytics.db import fetch
 from iconiq.server.analytics.query import Filters, Table, date_of, share, week_of, week_start
+from iconiq.server.analytics.top import OTHER, among, ranked, with_other
 
 
 def daily_active(conn: Any, dialect: str, f: Filters) -> Table:
@@ -86,39 +87,74 @@ def new_installs(conn: Any, dialect: str, f: Filters) -> Table:
 
 
 def versions(conn: Any, dialect: str, f: Filters) -> Table:
-    """Active installs per version per day (version adoption over time)."""
+    """Active installs per version per day (version adoption over time): the ``f.top``
+    versions with the most install-days in the range, then ``(other)``, the sum of the
+    rest's counts (an install on two of those versions the same day counts twice)."""
     if f.command is None:
-        sql = "SELECT start, version, installs FROM an_active WHERE period = 'v'"
-        sql += " AND start BETWEEN ? AND ?"
+        # an_active rows of period 'v': (start, version, installs).
+        src = "SELECT start AS day, version, installs AS n FROM an_active WHERE period = 'v'"
+        src += " AND start BETWEEN ? AND ?"
         params: list[Any] = [f.start, f.end]
         if f.version is not None:
-            sql += " AND version = ?"
+            src += " AND version = ?"
             params.append(f.version)
-        rows = fetch(conn, dialect, sql + " ORDER BY start, version", params)
-        return Table(["day", "version", "installs"], [[date_of(d), v, n] for d, v, n in rows])
-    where, params = f.where()
+    else:
+        where, params = f.where()
+        src = (
+            "SELECT day, version, count(DISTINCT install_id) AS n FROM an_install_days"
+            f" WHERE {where} GROUP BY day, version"
+        )
+    top, more = ranked(
+        conn,
+        dialect,
+        f"SELECT version FROM ({src}) AS s GROUP BY version ORDER BY sum(n) DESC, version",
+        params,
+        f.top,
+    )
+    if not top:
+        return Table(["day", "version", "installs"], [])
+    keys = [str(v) for (v,) in top]
+    inside, kp = among("version", keys)
     rows = fetch(
         conn,
         dialect,
-        f"SELECT day, version, count(DISTINCT install_id) FROM an_install_days WHERE {where}"
-        " GROUP BY day, version ORDER BY day, version",
-        params,
+        f"SELECT day, version, n FROM ({src}) AS s WHERE {inside}",
+        [*params, *kp],
     )
-    return Table(["day", "version", "installs"], [[date_of(d), v, n] for d, v, n in rows])
+    if more:
+        outside, kp = among("version", keys, inside=False)
+        rows += fetch(
+            conn,
+            dialect,
+            f"SELECT day, '{OTHER}', sum(n) FROM ({src}) AS s WHERE {outside} GROUP BY day",
+            [*params, *kp],
+        )
+    order = {v: i for i, v in enumerate(sorted(keys))}
+    rows.sort(key=lambda r: (int(r[0]), order.get(str(r[1]), len(order))))
+    return Table(["day", "version", "installs"], [[date_of(int(d)), v, int(n)] for d, v, n in rows])
 
 
 def countries(conn: Any, dialect: str, f: Filters) -> Table:
-    """Events per country (``unknown`` when the address had no known country)."""
+    """Events per country (``unknown`` when the address had no known country): the top
+    ``f.top`` countries, then ``(other)``."""
     where, params = f.where()
-    rows = fetch(
+    head, more = ranked(
         conn,
         dialect,
         f"SELECT value, sum(events) FROM an_daily WHERE dim = 'country' AND {where}"
         " GROUP BY value ORDER BY 2 DESC, 1",
         params,
+        f.top,
     )
-    total = sum(int(n) for _, n in rows)
-    return Table(
-        ["country", "events", "share"],
-        [[c or "unknown", int(n), share(int(n), total)] for c, n in rows],
+    rows = with_other(
+        [(c or "unknown", n) for c, n in head],
+        more,
+        lambda: fetch(
+            conn,
+            dialect,
+            f"SELECT sum(events) FROM an_daily WHERE dim = 'country' AND {where}",
+            params,
+        )[0],
     )
+    total = sum(n for _, n in rows)
+    return Table(["country", "events", "share"], [[c, n, share(n, total)] for c, n in rows])

@@ -6,11 +6,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from iconiq.server.analytics import pseudonym
 from iconiq.server.analytics.db import fetch
 from iconiq.server.analytics.query import Filters, Table, date_of, share, week_of, week_start
+from iconiq.server.analytics.top import among
 
 MAX_COHORTS = 26
-HEAVY_LIMIT = 25
 GAP_MIN_EVENTS = 5
 
 
@@ -47,7 +48,9 @@ def cohorts(conn: Any, dialect: str, f: Filters) -> Table:
 
 
 def heavy_installs(conn: Any, dialect: str, f: Filters) -> Table:
-    """The installs that ran the most commands in the range (paid-plan candidates)."""
+    """The ``f.top`` installs that ran the most commands in the range (paid-plan
+    candidates), each shown by its pseudonym, never its install id."""
+    limit = int(f.top)
     weeks = max(1, (f.end - f.start + 1) / 7)
     if not f.filtered:
         rows = fetch(
@@ -55,7 +58,7 @@ def heavy_installs(conn: Any, dialect: str, f: Filters) -> Table:
             dialect,
             "SELECT install_id, sum(events), count(*) FROM an_install_weeks"
             f" WHERE week BETWEEN ? AND ? GROUP BY install_id ORDER BY 2 DESC, 1"
-            f" LIMIT {HEAVY_LIMIT}",
+            f" LIMIT {limit}",
             [week_of(f.start), week_of(f.end)],
         )
     else:
@@ -67,7 +70,7 @@ def heavy_installs(conn: Any, dialect: str, f: Filters) -> Table:
             conn,
             dialect,
             f"SELECT install_id, sum(events) FROM an_install_days{hint} WHERE {where}"
-            f" GROUP BY install_id ORDER BY 2 DESC, 1 LIMIT {HEAVY_LIMIT}",
+            f" GROUP BY install_id ORDER BY 2 DESC, 1 LIMIT {limit}",
             params,
         )
         active: dict[str, int] = {}
@@ -82,41 +85,47 @@ def heavy_installs(conn: Any, dialect: str, f: Filters) -> Table:
             ):
                 active[str(install)] = int(n)
         rows = [(i, n, active.get(str(i), 0)) for i, n in top]
-    out = [[str(i), int(n), int(w), round(int(n) / weeks, 1)] for i, n, w in rows]
+    secret = pseudonym.key(conn, dialect) if rows else b""
+    out = [
+        [pseudonym.pseudonym(secret, i), int(n), int(w), round(int(n) / weeks, 1)]
+        for i, n, w in rows
+    ]
     return Table(
-        ["install_id", "commands", "active_weeks", "commands_per_week"],
+        ["install", "commands", "active_weeks", "commands_per_week"],
         out,
         note=None if f.filtered else "unfiltered: counted over whole weeks the range touches",
     )
 
 
 def feature_gaps(conn: Any, dialect: str, f: Filters) -> Table:
-    """Commands with the highest failure rates (at least 5 runs), with their top error."""
+    """The ``f.top`` commands with the highest failure rates (at least 5 runs), with their
+    top error."""
     where, params = f.where()
     rows = fetch(
         conn,
         dialect,
         f"SELECT command, sum(events), sum(failures) FROM an_daily WHERE dim = 'total'"
-        f" AND {where} GROUP BY command",
+        f" AND {where} GROUP BY command HAVING sum(events) >= {GAP_MIN_EVENTS}"
+        " AND sum(failures) > 0 ORDER BY 1.0 * sum(failures) / sum(events) DESC, command"
+        f" LIMIT {int(f.top)}",
         params,
     )
+    if not rows:
+        return Table(["command", "events", "failures", "failure_rate", "top_error"], [])
+    inside, kp = among("command", [c for c, _, _ in rows])
     errs = fetch(
         conn,
         dialect,
         f"SELECT command, value, sum(events) FROM an_daily WHERE dim = 'error_type'"
-        f" AND {where} GROUP BY command, value",
-        params,
+        f" AND {where} AND {inside} GROUP BY command, value",
+        [*params, *kp],
     )
     top: dict[str, tuple[int, str]] = {}
     for command, value, n in errs:
         best = top.get(command)
         if best is None or (int(n), value) > best:
             top[command] = (int(n), value)
-    out = [
-        [c, int(n), int(x), share(int(x), int(n)), top.get(c, (0, None))[1]]
-        for c, n, x in rows
-        if int(n) >= GAP_MIN_EVENTS and int(x) > 0
-    ]
+    out = [[c, int(n), int(x), share(int(x), int(n)), top.get(c, (0, None))[1]] for c, n, x in rows]
     out.sort(key=lambda r: (-r[3], r[0]))
     return Table(["command", "events", "failures", "failure_rate", "top_error"], out)
 

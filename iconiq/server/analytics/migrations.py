@@ -3,6 +3,8 @@ core storage. This list only grows."""
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Callable
 from typing import Any
 
 from iconiq.server.storage.migration import Migration
@@ -60,6 +62,20 @@ def _deferred_postgres(conn: Any) -> None:
     create_triggers(conn, "postgres")
 
 
+def _pseudonym_key(dialect: str) -> Callable[[Any], None]:
+    """``an_secrets`` and a fresh random key for install pseudonyms (``pseudonym``)."""
+
+    def step(conn: Any) -> None:
+        mark = "%s" if dialect == "postgres" else "?"
+        conn.execute("CREATE TABLE an_secrets (name text PRIMARY KEY, value text NOT NULL)")
+        conn.execute(
+            f"INSERT INTO an_secrets (name, value) VALUES ({mark}, {mark})",
+            ("install_pseudonym_key", secrets.token_hex(32)),
+        )
+
+    return step
+
+
 MIGRATIONS: list[Migration] = [
     Migration("analytics_0001_rollups", sqlite=_rollups_sqlite, postgres=_rollups_postgres),
     Migration("analytics_0002_active_by_version", sqlite=_active_sqlite, postgres=_active_postgres),
@@ -82,5 +98,11 @@ MIGRATIONS: list[Migration] = [
     # Deferred rollups: the triggers only append to an_pending; fold applies it later.
     Migration(
         "analytics_0008_deferred_rollups", sqlite=_deferred_sqlite, postgres=_deferred_postgres
+    ),
+    # The key of the install pseudonyms analytics show instead of install ids.
+    Migration(
+        "analytics_0009_pseudonym_key",
+        sqlite=_pseudonym_key("sqlite"),
+        postgres=_pseudonym_key("postgres"),
     ),
 ]

@@ -14,6 +14,7 @@ from typing import Any
 from iconiq.server.analytics.db import fetch
 from iconiq.server.analytics.query import Filters, Table, date_of, share
 from iconiq.server.analytics.schema import bucket_bounds, bucket_value
+from iconiq.server.analytics.top import OTHER, among, ranked
 
 _BOUNDS = bucket_bounds()
 
@@ -34,25 +35,49 @@ def percentile(counts: dict[int, int], p: float) -> float | None:
 
 
 def histograms(conn: Any, dialect: str, f: Filters, metric: str) -> dict[str, dict[int, int]]:
-    """Bucket counts per command, plus ``*`` for all commands together."""
+    """Bucket counts of the ``f.top`` most measured commands, ``(other)`` for the rest
+    together, plus ``*`` for all commands together."""
     where, params = f.where()
+    base = f"FROM an_hist WHERE metric = ? AND {where}"
+    params = [metric, *params]
+    top, more = ranked(
+        conn,
+        dialect,
+        f"SELECT command {base} GROUP BY command ORDER BY sum(n) DESC, command",
+        params,
+        f.top,
+    )
+    out: dict[str, dict[int, int]] = {"*": {}}
+    if not top:
+        return out
+    keys = [str(c) for (c,) in top]
+    inside, kp = among("command", keys)
     rows = fetch(
         conn,
         dialect,
-        f"SELECT command, bucket, sum(n) FROM an_hist WHERE metric = ? AND {where}"
-        " GROUP BY command, bucket",
-        [metric, *params],
+        f"SELECT command, bucket, sum(n) {base} AND {inside} GROUP BY command, bucket",
+        [*params, *kp],
     )
-    out: dict[str, dict[int, int]] = {"*": {}}
+    if more:
+        outside, kp = among("command", keys, inside=False)
+        rows += fetch(
+            conn,
+            dialect,
+            f"SELECT '{OTHER}', bucket, sum(n) {base} AND {outside} GROUP BY bucket",
+            [*params, *kp],
+        )
     for command, b, n in rows:
-        out.setdefault(command, {})[int(b)] = int(n)
+        out.setdefault(str(command), {})[int(b)] = int(n)
         out["*"][int(b)] = out["*"].get(int(b), 0) + int(n)
     return out
 
 
 def _latency(conn: Any, dialect: str, f: Filters, metric: str, ps: tuple[float, ...]) -> Table:
     hists = histograms(conn, dialect, f, metric)
-    order = ["*"] + sorted((c for c in hists if c != "*"), key=lambda c: -sum(hists[c].values()))
+    named = sorted(
+        (c for c in hists if c not in ("*", OTHER)), key=lambda c: -sum(hists[c].values())
+    )
+    order = ["*", *named, *([OTHER] if OTHER in hists else [])]
     rows = []
     for command in order:
         counts = hists[command]

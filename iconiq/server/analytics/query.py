@@ -3,7 +3,9 @@
 A range is whole UTC days, both ends included. ``Filters.parse`` reads the
 query-string form shared by the API, the dashboard and the report:
 ``from``/``to`` (``YYYY-MM-DD``) or ``days`` (default 30, ending today),
-``version`` and ``command``.
+``version`` and ``command``. ``top`` is not read from the query: it is the
+server's ``ICONIQ_TOP_VALUES``, how many values a per-value answer shows before
+its ``(other)`` row (see ``top``).
 """
 
 from __future__ import annotations
@@ -16,9 +18,15 @@ from typing import Any
 
 from iconiq.errors import InvalidInput
 from iconiq.server.analytics.schema import DAY_MS
+from iconiq.server.config import DEFAULT_TOP_VALUES
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366 * 5
+# Dates outside these are refused (400): no event can be there, and day arithmetic
+# (weeks, the days around a range) stays far from the limits of ``datetime.date``.
+FIRST_DATE = dt.date(1970, 1, 1)
+LAST_DATE = dt.date(2999, 12, 31)
+MAX_FILTER = 50
 
 
 def today() -> int:
@@ -28,9 +36,11 @@ def today() -> int:
 
 def day_of(date: str) -> int:
     try:
-        d = dt.date.fromisoformat(date)
+        d = dt.date.fromisoformat(date[:40])
     except ValueError:
         raise InvalidInput(f"not a date (YYYY-MM-DD): {date[:20]!r}") from None
+    if not FIRST_DATE <= d <= LAST_DATE:
+        raise InvalidInput(f"dates must lie between {FIRST_DATE} and {LAST_DATE}")
     return (d - dt.date(1970, 1, 1)).days
 
 
@@ -53,6 +63,7 @@ class Filters:
     end: int
     version: str | None = None
     command: str | None = None
+    top: int = DEFAULT_TOP_VALUES
 
     @classmethod
     def last(cls, days: int = DEFAULT_DAYS, **kw: Any) -> Filters:
@@ -60,26 +71,33 @@ class Filters:
         return cls(end - days + 1, end, **kw)
 
     @classmethod
-    def parse(cls, args: Mapping[str, str]) -> Filters:
-        """Filters from query-string arguments; bad values raise ``InvalidInput``."""
+    def parse(cls, args: Mapping[str, str], top: int = DEFAULT_TOP_VALUES) -> Filters:
+        """Filters from query-string arguments; bad values raise ``InvalidInput``
+        (a 400 on every surface: no value may reach the database unchecked)."""
         version = args.get("version") or None
         command = args.get("command") or None
+        for name, value in (("version", version), ("command", command)):
+            if value is not None and len(value) > MAX_FILTER:
+                raise InvalidInput(f"{name} is too long (at most {MAX_FILTER} characters)")
+            if value is not None and not value.isprintable():
+                raise InvalidInput(f"{name} holds control characters")
         end = day_of(args["to"]) if args.get("to") else today()
         if args.get("from"):
             start = day_of(args["from"])
         else:
             raw = args.get("days") or str(DEFAULT_DAYS)
-            if not raw.isdigit() or not 1 <= int(raw) <= MAX_DAYS:
+            # isdigit() alone takes "²" and other non-ASCII digits int() refuses.
+            ok = len(raw) <= 6 and raw.isascii() and raw.isdigit()
+            if not ok or not 1 <= int(raw) <= MAX_DAYS:
                 raise InvalidInput(f"days must be a whole number from 1 to {MAX_DAYS}")
             start = end - int(raw) + 1
+            if start < 0:
+                raise InvalidInput(f"the range may not start before {FIRST_DATE}")
         if start > end:
             raise InvalidInput("the range starts after it ends")
         if end - start + 1 > MAX_DAYS:
             raise InvalidInput(f"the range may span at most {MAX_DAYS} days")
-        for name, value in (("version", version), ("command", command)):
-            if value is not None and len(value) > 50:
-                raise InvalidInput(f"{name} is too long")
-        return cls(start, end, version, command)
+        return cls(start, end, version, command, top)
 
     @property
     def filtered(self) -> bool:

@@ -6,6 +6,7 @@ from typing import Any
 
 from iconiq.server.analytics.db import fetch
 from iconiq.server.analytics.query import Filters, Table, date_of, share
+from iconiq.server.analytics.top import ranked, with_other
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -24,38 +25,53 @@ def total_events(conn: Any, dialect: str, f: Filters) -> tuple[int, int]:
 
 
 def breakdown(conn: Any, dialect: str, f: Filters, dim: str, label: str) -> Table:
-    """Events per value of one dimension, with each value's share of all events."""
+    """Events per value of one dimension, with each value's share of all events: the top
+    ``f.top`` values, then ``(other)`` for the rest (see ``top``)."""
     where, params = f.where()
-    rows = fetch(
+    head, more = ranked(
         conn,
         dialect,
         f"SELECT value, sum(events) FROM an_daily WHERE dim = ? AND {where}"
         " GROUP BY value ORDER BY 2 DESC, 1",
         [dim, *params],
+        f.top,
+    )
+    rows = with_other(
+        head,
+        more,
+        lambda: fetch(
+            conn,
+            dialect,
+            f"SELECT sum(events) FROM an_daily WHERE dim = ? AND {where}",
+            [dim, *params],
+        )[0],
     )
     total, _ = total_events(conn, dialect, f)
-    return Table([label, "events", "share"], [[v, int(n), share(int(n), total)] for v, n in rows])
+    return Table([label, "events", "share"], [[v, n, share(n, total)] for v, n in rows])
 
 
 def commands(conn: Any, dialect: str, f: Filters) -> Table:
-    """How often each command ran, and how often it failed."""
+    """How often each command ran, and how often it failed (top ``f.top``, then ``(other)``)."""
     where, params = f.where()
-    rows = fetch(
+    head, more = ranked(
         conn,
         dialect,
         f"SELECT command, sum(events), sum(failures) FROM an_daily WHERE dim = 'total'"
         f" AND {where} GROUP BY command ORDER BY 2 DESC, 1",
         params,
+        f.top,
     )
-    total = sum(int(r[1]) for r in rows)
+    rows = with_other(head, more, lambda: total_events(conn, dialect, f))
+    total = sum(r[1] for r in rows)
     return Table(
         ["command", "events", "share", "failures", "failure_rate"],
-        [[c, int(n), share(int(n), total), int(x), share(int(x), int(n))] for c, n, x in rows],
+        [[c, n, share(n, total), x, share(x, n)] for c, n, x in rows],
     )
 
 
 def flags(conn: Any, dialect: str, f: Filters) -> Table:
-    """Events that used each option (share: of all events in the range)."""
+    """Events that used each option (share: of all events in the range). ``(other)`` counts
+    the uses of the remaining options (an event with two of them counts twice)."""
     return breakdown(conn, dialect, f, "flag", "flag")
 
 

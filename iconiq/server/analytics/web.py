@@ -4,8 +4,10 @@
   JSON, ``/v1/metrics/{name}.csv`` or ``?format=csv`` as CSV. Admin token needed.
 - ``GET /`` and ``/{section}`` (adoption, usage, performance, growth, live): the
   dashboard pages, the same data as JSON with ``?format=json``. Without a session
-  they redirect to ``/login``, a form that takes the admin token and sets the
-  HttpOnly, SameSite=Strict session cookie.
+  they redirect to ``/login``, a form that takes the admin token (or
+  ``/login?token=...``, the URL ``serve`` prints) and sets the session cookie
+  (``iconiq.server.sessions``); ``POST /logout`` revokes it. Who is an admin, and
+  which ``Host`` they may use: ``iconiq.server.security``.
 - ``GET /-/static/{digest}/{path}``: the dashboard's assets (see ``assets``).
 
 Every endpoint takes the range and filters of ``query.Filters.parse``.
@@ -14,7 +16,6 @@ Every endpoint takes the range and filters of ``query.Filters.parse``.
 from __future__ import annotations
 
 import csv
-import hmac
 import io
 import json
 import time
@@ -23,20 +24,32 @@ from urllib.parse import parse_qs, quote
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from iconiq.errors import InvalidInput
+from iconiq.server import sessions
 from iconiq.server.analytics import assets, views
-from iconiq.server.analytics.db import fetch
 from iconiq.server.analytics.fold import fold
 from iconiq.server.analytics.metrics import METRICS, SECTIONS, Metric
 from iconiq.server.analytics.query import Filters, Table, date_of
-from iconiq.server.security import COOKIE_NAME, is_admin, require_admin, session_cookie_value
+from iconiq.server.analytics.top import ranked
+from iconiq.server.security import (
+    BAD_HOST,
+    COOKIE_NAME,
+    NO_CREDENTIAL,
+    Refusal,
+    admin_refusal,
+    braked,
+    failed_credential,
+    host_allowed,
+    is_https,
+    require_admin,
+    session_of,
+    token_matches,
+)
 
 OVERVIEW = ("summary", "daily-active", "commands", "success-rate", "errors", "execution-time")
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:;"
-    " connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
-)
+MAX_FORM = 4096  # the sign-in form: a token and a path
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Bad range or filter"},
     401: {"description": "Admin token required"},
@@ -85,6 +98,8 @@ def _bad(message: str, status: int = 400) -> JSONResponse:
 
 def metric_response(request: Request, name: str) -> Response:
     fmt = request.query_params.get("format", "json")
+    if fmt not in ("json", "csv"):
+        return _bad("format must be json or csv")
     if name.endswith(".csv"):
         name, fmt = name[:-4], "csv"
     elif name.endswith(".json"):
@@ -92,10 +107,8 @@ def metric_response(request: Request, name: str) -> Response:
     metric = METRICS.get(name)
     if metric is None:
         return _bad("no such metric; GET /v1/metrics lists them", 404)
-    if fmt not in ("json", "csv"):
-        return _bad("format must be json or csv")
     try:
-        f = Filters.parse(request.query_params)
+        f = Filters.parse(request.query_params, request.app.state.settings.top_values)
     except InvalidInput as exc:
         return _bad(str(exc))
     table, ms = run_metric(request, metric, f)
@@ -109,38 +122,53 @@ def metric_response(request: Request, name: str) -> Response:
 
 
 def choices(request: Request, f: Filters) -> dict[str, list[str]]:
-    """Versions and commands seen in the range (for the filter menus)."""
+    """The ``f.top`` versions and commands with the most events in the range, by name (the
+    filter menus; the selected value is added by the template when it is not among them)."""
     store = request.app.state.store
     with store.connection() as conn:
         fold(conn, store.dialect)
         out = {}
         for col in ("version", "command"):
-            rows = fetch(
+            rows, _ = ranked(
                 conn,
                 store.dialect,
-                f"SELECT DISTINCT {col} FROM an_daily WHERE dim = 'total'"
-                " AND day BETWEEN ? AND ? ORDER BY 1",
+                f"SELECT {col} FROM an_daily WHERE dim = 'total' AND day BETWEEN ? AND ?"
+                f" GROUP BY {col} ORDER BY sum(events) DESC, {col}",
                 [f.start, f.end],
+                f.top,
             )
-            out[col] = [str(r[0]) for r in rows]
+            out[col] = sorted(str(r[0]) for r in rows)
     return out
 
 
+def _refused(refusal: Refusal, as_json: bool = False) -> Response:
+    if as_json:
+        return JSONResponse(
+            {"error": refusal.message}, status_code=refusal.status, headers=refusal.headers
+        )
+    html = assets.render("error.html", message=refusal.message)
+    return HTMLResponse(html, status_code=refusal.status, headers=refusal.headers)
+
+
 def page(request: Request, section: str) -> Response:
-    if not is_admin(request):
+    fmt = request.query_params.get("format", "html")
+    refused = admin_refusal(request)
+    if refused is NO_CREDENTIAL and fmt != "json":
         target = quote(str(request.url.path), safe="/")
         return RedirectResponse(f"/login?next={target}", status_code=303)
+    if refused is not None:
+        return _refused(refused, fmt == "json")
     try:
-        f = Filters.parse(request.query_params)
+        if fmt not in ("html", "json"):
+            raise InvalidInput("format must be html or json")
+        f = Filters.parse(request.query_params, request.app.state.settings.top_values)
     except InvalidInput as exc:
-        if request.query_params.get("format") == "json":
-            return _bad(str(exc))
-        return HTMLResponse(assets.render("error.html", message=str(exc)), status_code=400)
+        return _refused(Refusal(400, str(exc)), fmt == "json")
     panels = []
     for metric in section_metrics(section):
         table, ms = run_metric(request, metric, f)
         panels.append(views.panel(metric, table, ms, as_json(metric, f, table, ms)))
-    if request.query_params.get("format") == "json":
+    if fmt == "json":
         return JSONResponse(
             {"section": section, "filters": f.describe(), "panels": [p["data"] for p in panels]}
         )
@@ -155,7 +183,32 @@ def page(request: Request, section: str) -> Response:
         choices=choices(request, f),
         json=lambda v: json.dumps(v, default=str).replace("</", "<\\/"),
     )
-    return HTMLResponse(html, headers={"Content-Security-Policy": CSP})
+    return HTMLResponse(html)
+
+
+def _sign_in(request: Request, given: str, target: str) -> Response:
+    """Exchange a token (form or login URL) for the session cookie, braked per address."""
+    refused = braked(request)
+    if refused is not None:
+        html = assets.render("login.html", error=refused.message, next=target)
+        return HTMLResponse(html, status_code=refused.status, headers=refused.headers)
+    if not token_matches(request, given):
+        failed_credential(request)
+        html = assets.render("login.html", error="That token is not right.", next=target)
+        return HTMLResponse(html, status_code=401)
+    settings = request.app.state.settings
+    max_age = settings.session_hours * 3600
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        COOKIE_NAME,
+        sessions.new_cookie(settings.admin_token, max_age),
+        max_age=max_age,
+        httponly=True,
+        samesite="strict",
+        secure=is_https(request),
+        path="/",
+    )
+    return response
 
 
 def register(app: FastAPI) -> None:
@@ -184,39 +237,47 @@ def register(app: FastAPI) -> None:
         return metric_response(request, name)
 
     @app.get("/login", include_in_schema=False)
-    def login_form(request: Request) -> HTMLResponse:
+    def login_form(request: Request) -> Response:
+        """The sign-in form; ``?token=`` (the URL ``serve`` prints) signs in and
+        redirects to a URL without the token."""
+        if not host_allowed(request):
+            return _refused(BAD_HOST)
+        given = request.query_params.get("token")
+        if given is not None:
+            return _sign_in(request, given.strip(), _next(request.query_params.get("next")))
         return HTMLResponse(
-            assets.render("login.html", error=None, next=_next(request)),
-            headers={"Content-Security-Policy": CSP},
+            assets.render("login.html", error=None, next=_next(request.query_params.get("next")))
         )
 
     @app.post("/login", include_in_schema=False)
     async def login(request: Request) -> Response:
-        body = (await request.body())[:4096].decode("utf-8", "replace")
-        form = parse_qs(body)
+        if not host_allowed(request):
+            return _refused(BAD_HOST)
+        declared = request.headers.get("content-length", "0")
+        if not declared.isascii() or not declared.isdigit() or int(declared[:12]) > MAX_FORM:
+            return _refused(Refusal(413, "that form is too large"))
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_FORM:
+                return _refused(Refusal(413, "that form is too large"))
+        form = parse_qs(body.decode("utf-8", "replace"))
         given = (form.get("token") or [""])[0].strip()
-        target = (form.get("next") or ["/"])[0]
-        if not target.startswith("/") or target.startswith("//"):
-            target = "/"
-        token: str | None = request.app.state.settings.admin_token
-        if not token or not hmac.compare_digest(given.encode(), token.encode()):
-            html = assets.render("login.html", error="That token is not right.", next=target)
-            return HTMLResponse(html, status_code=401, headers={"Content-Security-Policy": CSP})
-        response = RedirectResponse(target, status_code=303)
-        response.set_cookie(
-            COOKIE_NAME,
-            session_cookie_value(token),
-            httponly=True,
-            samesite="strict",
-            secure=request.url.scheme == "https",
-            path="/",
-        )
-        return response
+        target = _next((form.get("next") or ["/"])[0])
+        return await run_in_threadpool(_sign_in, request, given, target)
 
     @app.post("/logout", include_in_schema=False)
-    def logout() -> Response:
+    def logout(request: Request) -> Response:
+        """Sign out: the session is revoked in the database, for every server process."""
+        if not host_allowed(request):
+            return _refused(BAD_HOST)
+        session = session_of(request)
+        if session is not None:
+            sessions.revoke(request.app.state.store, *session)
         response = RedirectResponse("/login", status_code=303)
-        response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="strict")
+        response.delete_cookie(
+            COOKIE_NAME, path="/", httponly=True, samesite="strict", secure=is_https(request)
+        )
         return response
 
     @app.get("/-/static/{digest}/{path:path}", include_in_schema=False)
@@ -243,6 +304,15 @@ def _section_handler(section: str) -> Any:
     return handler
 
 
-def _next(request: Request) -> str:
-    target = request.query_params.get("next", "/")
-    return target if target.startswith("/") and not target.startswith("//") else "/"
+def _next(target: str | None) -> str:
+    """A same-site path to go to after signing in (never another origin: no ``//``,
+    no ``/\\``, no control characters), else ``/``."""
+    if (
+        not target
+        or not target.startswith("/")
+        or target.startswith(("//", "/\\"))
+        or len(target) > 200
+        or not target.isprintable()
+    ):
+        return "/"
+    return target

@@ -77,6 +77,16 @@ CREATE TABLE event_ids (
 CREATE INDEX idx_event_ids_timestamp ON event_ids (timestamp);
 """
 
+# Dashboard sign-ins ended by "sign out" before their expiry (see iconiq/server/sessions.py).
+_REVOKED_SESSIONS = """
+CREATE TABLE revoked_sessions (
+    session_id TEXT PRIMARY KEY,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX idx_revoked_sessions_expires ON revoked_sessions (expires_at);
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration("0001_events", sqlite=_SQLITE_EVENTS, postgres=_POSTGRES_EVENTS),
+    Migration("0002_revoked_sessions", sqlite=_REVOKED_SESSIONS, postgres=_REVOKED_SESSIONS),
 ]
