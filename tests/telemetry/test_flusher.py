@@ -11,11 +11,10 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 from freezegun import freeze_time
 
-from iconiq.telemetry import flush, manage
+from iconiq.telemetry import flush, manage, transport
 from iconiq.telemetry.spawn import spawn_flusher
 from iconiq.telemetry.spool import Spool
 from tests.telemetry.collector import Collector
@@ -55,7 +54,7 @@ def test_retry_after_is_honoured_then_delivered(collector: Collector, spool_path
         slept.append(seconds)
         collector.mode = "ok"
 
-    with Spool(spool_path) as s, httpx.Client() as http:
+    with Spool(spool_path) as s, transport.client() as http:
         result = flush.deliver(s, http, collector.url, deadline=time.monotonic() + 60, sleep=sleep)
     assert result.delivered and set(collector.stored) == set(ids)
     assert len(slept) == 1 and slept[0] >= 7
@@ -67,7 +66,7 @@ def test_retry_after_beyond_the_deadline_is_persisted(
     fill_spool(spool_path, 3)
     collector.mode, collector.retry_after = "429", 600
     start = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
-    with freeze_time(start), Spool(spool_path) as s, httpx.Client() as http:
+    with freeze_time(start), Spool(spool_path) as s, transport.client() as http:
         result = flush.deliver(s, http, collector.url, deadline=time.monotonic() + 30)
         assert result.error == "HTTP 429" and result.retry_after == 600
         flush.record(s, result)
