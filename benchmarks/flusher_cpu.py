@@ -35,6 +35,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 PREPARE = """
 import sys
+import iconiq
+assert sys.argv[3] in iconiq.__file__, iconiq.__file__
 from pathlib import Path
 from iconiq.run import Run
 from iconiq.telemetry import event
@@ -75,9 +77,9 @@ def child_env(src: str | None, home: Path, endpoint: str, pycache: Path) -> dict
 
 def cpu_of(argv: list[str], env: dict[str, str]) -> tuple[int, float]:
     """(exit code, CPU ms) of one child process."""
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # from / : ``-m`` must not find this checkout in the cwd
         argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, cwd="/",
     )
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -91,11 +93,12 @@ def flusher_run(src: str | None, work: Path, endpoint: str, events: int, n: int)
     (home / "telemetry-notice-shown").touch()
     env = child_env(src, home, endpoint, work / "pycache")
     spool = home / "telemetry.db"
-    subprocess.run([sys.executable, "-c", PREPARE, str(spool), str(events)], env=env, check=True)
+    prepare = [sys.executable, "-c", PREPARE, str(spool), str(events), src or str(ROOT)]
+    subprocess.run(prepare, env=env, check=True, cwd="/")
     code, cpu = cpu_of([sys.executable, "-m", "iconiq.telemetry.flusher", str(spool)], env)
     left = subprocess.run(
         [sys.executable, "-c", COUNT, str(spool)], env=env, check=True,
-        capture_output=True, text=True,
+        capture_output=True, text=True, cwd="/",
     ).stdout.strip()
     if code != 0 or left != "0":
         print(f"  run {n} ({src or 'this checkout'}): exit {code}, {left} left",

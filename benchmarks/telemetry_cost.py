@@ -85,7 +85,7 @@ class Cell:
         proc = subprocess.Popen(
             [sys.executable, "-m", "iconiq", "config", "path"],
             env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, cwd="/",  # ``-m`` must not find this checkout in the cwd
         )
         _, status, usage = os.wait4(proc.pid, 0)
         if os.waitstatus_to_exitcode(status) != 0:
