@@ -107,11 +107,11 @@ class HttpSender:
                 return Answer(
                     response.status, {k.lower(): v for k, v in response.getheaders()}, data
                 )
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
                 self.close()
                 if attempt == 1 and reused:  # a kept-alive connection the server had closed
                     continue
-                raise NetworkError("network error") from None
+                raise NetworkError("network error") from exc
             except BaseException as exc:
                 self.close()
                 if isinstance(exc, Exception):
