@@ -87,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         from iconiq.telemetry.hooks import after_command
 
         after_command(run)
-    except BaseException:  # noqa: BLE001 - telemetry never changes the outcome
+    except KeyboardInterrupt:  # Ctrl-C while recording: the user's, not telemetry's
+        return errors.EXIT_CANCELLED
+    except Exception:  # noqa: BLE001 - telemetry never changes the outcome
         pass
     return code

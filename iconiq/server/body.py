@@ -1,7 +1,10 @@
 """Reading a request body safely: JSON only, gzip accepted, 1 MiB after decompression.
 
-Gzip is inflated incrementally with an output cap, so a gzip bomb costs at
-most the cap in memory before it is refused with 413.
+The body is read as a stream and refused (413) past 1 MiB. Gzip is inflated
+only once the whole compressed body has arrived, incrementally with an output
+cap, so a gzip bomb costs at most the cap in memory before it is refused with
+413, and an upload that stalls holds only the bytes it sent (the connection
+limits in iconiq/server/limits.py count those and drop stalled uploads).
 """
 
 from __future__ import annotations
@@ -34,24 +37,23 @@ def _check_content_type(request: Request) -> None:
         raise BodyError(415, "the body must be JSON (Content-Type: application/json)")
 
 
-async def _inflate(chunks: AsyncIterator[bytes], limit: int) -> bytes:
+def _inflate(compressed: bytes, limit: int) -> bytes:
     inflater = zlib.decompressobj(wbits=31)  # gzip container only
     out = bytearray()
-    async for chunk in chunks:
-        data = chunk
-        while data:
-            try:
-                piece = inflater.decompress(data, limit + 1 - len(out))
-            except zlib.error as exc:
-                raise BodyError(400, "the body is not valid gzip") from exc
-            out += piece
-            if len(out) > limit:
-                raise BodyError(413, f"the body is larger than {limit} bytes once decompressed")
-            data = inflater.unconsumed_tail
-            if inflater.eof:
-                if inflater.unused_data.strip(b"\x00") or data:
-                    raise BodyError(400, "trailing data after the gzip stream")
-                data = b""
+    data = compressed
+    while data:
+        try:
+            piece = inflater.decompress(data, limit + 1 - len(out))
+        except zlib.error as exc:
+            raise BodyError(400, "the body is not valid gzip") from exc
+        out += piece
+        if len(out) > limit:
+            raise BodyError(413, f"the body is larger than {limit} bytes once decompressed")
+        data = inflater.unconsumed_tail
+        if inflater.eof:
+            if inflater.unused_data.strip(b"\x00") or data:
+                raise BodyError(400, "trailing data after the gzip stream")
+            data = b""
     if not inflater.eof:
         raise BodyError(400, "the gzip stream is truncated")
     return bytes(out)
@@ -80,7 +82,7 @@ async def read_body(request: Request, limit: int = MAX_BATCH_BYTES) -> bytes:
     if encoding in {"", "identity"}:
         raw = await _plain(request.stream(), limit)
     elif encoding in {"gzip", "x-gzip"}:
-        raw = await _inflate(request.stream(), limit)
+        raw = _inflate(await _plain(request.stream(), limit), limit)
     else:
         raise BodyError(415, "Content-Encoding must be gzip or identity")
     if not raw.strip():

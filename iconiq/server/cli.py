@@ -73,10 +73,14 @@ def serve(
 ) -> None:
     """Serve the collection API, dashboard and metrics (migrates the database first).
 
-    Without ICONIQ_ADMIN_TOKEN a random token is made and a sign-in URL printed."""
+    Without ICONIQ_ADMIN_TOKEN a random token is made and a sign-in URL printed.
+    Connections are bounded in size and time (ICONIQ_MAX_CONNECTIONS, ICONIQ_HEADER_TIMEOUT,
+    ...; see docs/server.md, "Running it on the internet").
+    """
     import uvicorn
 
     from iconiq.server.app import create_app
+    from iconiq.server.limits import LimitedConfig, raise_open_file_limit
 
     _configure_logging()
     settings = _settings(database, host=host)
@@ -85,6 +89,13 @@ def serve(
         # Every worker (and only this process's stderr) gets the same new token.
         settings = settings.with_(admin_token=secrets.token_urlsafe(24))
     app_ = create_app(settings)  # validates the settings and migrates, in this process
+    files = raise_open_file_limit(settings.max_connections)  # workers inherit it
+    if files < settings.max_connections + 256:
+        logging.getLogger("iconiq.server").warning(
+            "open-file limit %d is low for ICONIQ_MAX_CONNECTIONS=%d; raise ulimit -n",
+            files,
+            settings.max_connections,
+        )
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -100,8 +111,9 @@ def serve(
         os.environ["ICONIQ_DATABASE_URL"] = settings.database_url
         os.environ["ICONIQ_SERVE_HOST"] = host
         os.environ["ICONIQ_ADMIN_TOKEN"] = str(settings.admin_token)
-        config = uvicorn.Config(
+        config = LimitedConfig(
             "iconiq.server.app:app_from_env",
+            settings,
             factory=True,
             workers=workers,
             access_log=False,
@@ -109,7 +121,9 @@ def serve(
             server_header=False,
         )
     else:
-        config = uvicorn.Config(app_, access_log=False, proxy_headers=False, server_header=False)
+        config = LimitedConfig(
+            app_, settings, access_log=False, proxy_headers=False, server_header=False
+        )
     server = uvicorn.Server(config)
     shown = f"[{host}]" if family == socket.AF_INET6 else host
     logging.getLogger("iconiq.server").info("listening on http://%s:%d", shown, bound)

@@ -19,6 +19,18 @@ ICONIQ_TRUSTED_PROXIES       comma-separated CIDRs whose X-Forwarded-For is beli
 ICONIQ_DB_POOL_SIZE          PostgreSQL pool size (default 10)
 ICONIQ_TOP_VALUES            breakdowns, menus and per-value tables show this many values
                              plus "(other)" (default 25, at most 200)
+
+Connection limits of ``serve`` (iconiq/server/limits.py; docs/server.md, "Running it on
+the internet"):
+
+ICONIQ_MAX_CONNECTIONS       open connections per process; beyond, requests get 503 (1000)
+ICONIQ_MAX_HEADER_BYTES      request line and headers together; beyond, 431 (16384)
+ICONIQ_HEADER_TIMEOUT        seconds to receive a request's headers (10)
+ICONIQ_BODY_TIMEOUT          seconds to receive a request's whole body (60)
+ICONIQ_BODY_IDLE_TIMEOUT     longest pause inside a body, seconds (10)
+ICONIQ_UPLOAD_MEMORY         MiB of request bodies a process holds while they arrive;
+                             beyond, the stalest upload is dropped with 408 (64)
+ICONIQ_KEEP_ALIVE_TIMEOUT    seconds an idle keep-alive connection stays open (5)
 """
 
 from __future__ import annotations
@@ -116,6 +128,13 @@ class ServerSettings:
     auth_failure_limit: str = DEFAULT_AUTH_FAILURE_LIMIT
     session_hours: int = 12
     top_values: int = DEFAULT_TOP_VALUES
+    max_connections: int = 1000
+    max_header_bytes: int = 16 * 1024
+    header_timeout: int = 10
+    body_timeout: int = 60
+    body_idle_timeout: int = 10
+    upload_memory_mib: int = 64
+    keep_alive_timeout: int = 5
 
     @property
     def retention_ms(self) -> int:
@@ -153,4 +172,11 @@ class ServerSettings:
             auth_failure_limit=_limit_env("ICONIQ_AUTH_FAILURE_LIMIT", DEFAULT_AUTH_FAILURE_LIMIT),
             session_hours=_int_env("ICONIQ_SESSION_HOURS", 12, 1),
             top_values=_int_env("ICONIQ_TOP_VALUES", DEFAULT_TOP_VALUES, 1, MAX_TOP_VALUES),
+            max_connections=_int_env("ICONIQ_MAX_CONNECTIONS", 1000, 2),
+            max_header_bytes=_int_env("ICONIQ_MAX_HEADER_BYTES", 16 * 1024, 1024),
+            header_timeout=_int_env("ICONIQ_HEADER_TIMEOUT", 10, 1),
+            body_timeout=_int_env("ICONIQ_BODY_TIMEOUT", 60, 1),
+            body_idle_timeout=_int_env("ICONIQ_BODY_IDLE_TIMEOUT", 10, 1),
+            upload_memory_mib=_int_env("ICONIQ_UPLOAD_MEMORY", 64, 2),
+            keep_alive_timeout=_int_env("ICONIQ_KEEP_ALIVE_TIMEOUT", 5, 1),
         )

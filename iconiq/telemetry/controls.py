@@ -52,7 +52,8 @@ def disable() -> str:
 def purge_local_files() -> int:
     """Delete the spool files (after letting a running flusher stop); events deleted."""
     from iconiq.telemetry.flusher import acquire_lock
-    from iconiq.telemetry.spool import Spool, remove_files
+    from iconiq.telemetry.salvage import remove_corrupt_copies
+    from iconiq.telemetry.spool import Spool, dropped_path, remove_files
 
     path = paths.telemetry_db_path()
     if not path.exists():
@@ -66,7 +67,8 @@ def purge_local_files() -> int:
         except Exception:  # noqa: BLE001 - an unreadable spool is deleted all the same
             count = 0
         remove_files(path)
-        remove_files(path.with_name(path.name + ".corrupt"))
+        remove_corrupt_copies(path)
+        dropped_path(path).unlink(missing_ok=True)
     finally:
         if lock is not None:
             lock.release()  # type: ignore[attr-defined]
@@ -74,12 +76,11 @@ def purge_local_files() -> int:
 
 
 def _forget_install_id() -> None:
-    from iconiq.telemetry.spool import Spool
+    from iconiq.telemetry.spool import healing
 
     path = paths.telemetry_db_path()
     if path.exists():
-        with Spool(path) as spool:
-            spool.set(install_id=None)
+        healing(path, lambda spool: spool.set(install_id=None))
 
 
 # What ``state`` says (``enabled`` alone cannot tell the first two apart).
@@ -128,7 +129,7 @@ def _counters(spool: Any) -> dict[str, int]:
 def status() -> dict[str, Any]:
     """The stable ``iconiq telemetry status --json`` object (keys are only ever added)."""
     from iconiq.telemetry.spawn import flusher_running
-    from iconiq.telemetry.spool import Spool, now_ms
+    from iconiq.telemetry.spool import Spool, dropped_counts, healing, now_ms
 
     decision = decide()
     url = endpoint()
@@ -147,6 +148,9 @@ def status() -> dict[str, Any]:
         "uploaded": 0,
         "dropped": 0,
         "rejected": 0,
+        "dropped_locked": 0,
+        "dropped_corrupt": 0,
+        "record_errors": 0,
         "oldest_pending_age_s": None,
         "last_upload": None,
         "last_error": None,
@@ -159,32 +163,37 @@ def status() -> dict[str, Any]:
         "flusher_cpu_s": 0.0,
         "counters": {},
     }
+    out["dropped_locked"], out["record_errors"] = dropped_counts(path)
     if not path.exists():
         return out
+
+    def read(spool: Spool) -> None:
+        pending, size = spool.pending()
+        oldest = spool.oldest_ms()
+        age = None if oldest is None else max(0, (now_ms() - oldest) // 1000)
+        next_ms = spool.get_int("next_attempt_ms")
+        out.update(
+            install_id=spool.get("install_id"),
+            pending=pending,
+            pending_bytes=size,
+            uploaded=spool.get_int("uploaded"),
+            dropped=spool.get_int("dropped"),
+            rejected=spool.get_int("rejected"),
+            dropped_corrupt=spool.get_int("dropped_corrupt"),
+            oldest_pending_age_s=age,
+            last_upload=_iso(spool.get_int("last_upload_ms")),
+            last_error=spool.get("last_error"),
+            last_error_at=_iso(spool.get_int("last_error_ms")),
+            last_rejection=spool.get("last_rejection"),
+            next_attempt=_iso(next_ms) if next_ms > now_ms() else None,
+            next_upload=_iso(spool.get_int("flush_at_ms")),
+            flusher_runs=spool.get_int("flusher_runs"),
+            flusher_cpu_s=round(spool.get_int("flusher_cpu_ms") / 1000, 3),
+            counters=_counters(spool),
+        )
+
     try:
-        with Spool(path) as spool:
-            pending, size = spool.pending()
-            oldest = spool.oldest_ms()
-            age = None if oldest is None else max(0, (now_ms() - oldest) // 1000)
-            next_ms = spool.get_int("next_attempt_ms")
-            out.update(
-                install_id=spool.get("install_id"),
-                pending=pending,
-                pending_bytes=size,
-                uploaded=spool.get_int("uploaded"),
-                dropped=spool.get_int("dropped"),
-                rejected=spool.get_int("rejected"),
-                oldest_pending_age_s=age,
-                last_upload=_iso(spool.get_int("last_upload_ms")),
-                last_error=spool.get("last_error"),
-                last_error_at=_iso(spool.get_int("last_error_ms")),
-                last_rejection=spool.get("last_rejection"),
-                next_attempt=_iso(next_ms) if next_ms > now_ms() else None,
-                next_upload=_iso(spool.get_int("flush_at_ms")),
-                flusher_runs=spool.get_int("flusher_runs"),
-                flusher_cpu_s=round(spool.get_int("flusher_cpu_ms") / 1000, 3),
-                counters=_counters(spool),
-            )
+        healing(path, read)  # a damaged spool is healed, then read
         out["flusher_running"] = flusher_running(path)
     except Exception as exc:  # noqa: BLE001 - status reports a broken spool, it does not crash
         out["spool_error"] = f"{type(exc).__name__}: {exc}"
@@ -217,9 +226,15 @@ def describe(info: dict[str, Any]) -> list[tuple[str, str]]:
         ("Uploaded", str(info["uploaded"])),
         ("Dropped (spool full)", str(info["dropped"])),
         ("Rejected by server", _rejected(info)),
+        (
+            "Lost before upload",
+            f"{info['dropped_locked']} (spool locked), {info['dropped_corrupt']} (spool damaged),"
+            f" {info['record_errors']} (recording errors)",
+        ),
     ]
+    shown = ("uploaded", "dropped", "rejected", "dropped_corrupt", "record_errors", "flusher_runs")
     for key, count in info["counters"].items():
-        if count and key not in ("uploaded", "dropped", "rejected", "flusher_runs"):
+        if count and key not in shown:
             rows.append((_COUNTER_LABELS.get(key, key.replace("_", " ").capitalize()), str(count)))
     rows += [
         ("Last upload", info["last_upload"] or "never"),

@@ -69,7 +69,7 @@ def _delay_s() -> float:
 def run(spool_path: Path, *, limit: float = HARD_LIMIT_S) -> int:
     """Flush once; the exit code is 0 when everything queued was delivered."""
     from iconiq.telemetry import decision, flush, transport
-    from iconiq.telemetry.spool import Spool, now_ms
+    from iconiq.telemetry.spool import Spool, healing, now_ms
 
     deadline = time.monotonic() + max(1.0, limit - SOFT_MARGIN_S)
     if not decision.decide().enabled or not spool_path.exists():
@@ -79,7 +79,8 @@ def run(spool_path: Path, *, limit: float = HARD_LIMIT_S) -> int:
         with Spool(spool_path) as spool:
             _count_run(spool)
         return 0
-    with Spool(spool_path) as spool:
+
+    def flush_once(spool: Spool) -> flush.Result:
         spool.set(flusher_pid=os.getpid(), flusher_started_ms=now_ms())
         base_url = decision.endpoint()
         problem = decision.endpoint_problem(base_url)
@@ -97,6 +98,9 @@ def run(spool_path: Path, *, limit: float = HARD_LIMIT_S) -> int:
         flush.record(spool, result)
         spool.set(flusher_pid=None)
         _count_run(spool)
+        return result
+
+    result = healing(spool_path, flush_once)  # a damaged spool is healed, then flushed
     return 0 if result.delivered else 1
 
 

@@ -3,8 +3,9 @@
 ``before_command`` shows the first-run notice (a y/n prompt on a terminal, a
 one-time note on stderr otherwise); until it was shown, nothing is recorded
 unless the config file turned telemetry on. ``after_command`` appends the run's event
-to the spool and maybe starts the detached flusher. Neither ever raises: a
-failure is counted in the spool when it can be, and otherwise forgotten.
+to the spool and maybe starts the detached flusher. Neither ever raises (but
+KeyboardInterrupt and SystemExit, which are the user's, go through): an event
+that could not be stored is counted once in ``telemetry.db.dropped``.
 
 This module is imported on every command, so it imports nothing heavy: the
 spool (``sqlite3``) is loaded only when telemetry is on, httpx never.
@@ -14,13 +15,10 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from iconiq.run import Run
-
-if TYPE_CHECKING:
-    from iconiq.telemetry.spool import Spool
 
 # How long a command's claim to start a flusher holds before another may try.
 CLAIM_MS = 30_000
@@ -38,8 +36,14 @@ Learn more: https://iconiq.dev/privacy
 # Commands that manage settings: no notice before them (the user is deciding already).
 NO_NOTICE = frozenset({"config"})
 
-# Set when the first-run question went unanswered: this run records nothing.
+# Set when this run must record nothing (the first-run question went unanswered,
+# or the home cannot be written).
 _state = {"suppressed": False}
+
+# How often the first-run question is asked before it counts as "not now".
+ASK_ATTEMPTS = 3
+YES = ("y", "yes")
+NO = ("n", "no")
 
 
 def notice_marker() -> Path:
@@ -61,16 +65,59 @@ def _interactive() -> bool:
         return False
 
 
+def _home_writable() -> bool:
+    """Whether the answer to the notice can be kept (marker in the data dir, config file)."""
+    from iconiq import paths
+
+    for folder in {paths.data_dir(), paths.config_dir()}:
+        probe = folder / f".iconiq-write-test-{os.getpid()}"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            os.unlink(probe)
+        except OSError:
+            return False
+    return True
+
+
 def _mark_shown() -> None:
     marker = notice_marker()
     marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.touch()
+    os.close(os.open(marker, os.O_WRONLY | os.O_CREAT, 0o600))
+
+
+def _ask() -> bool | None:
+    """The first-run question: True (y/yes), False (n/no), None (no answer: "not now").
+
+    Anything else asks again, ``ASK_ATTEMPTS`` times in all; end of input is no answer.
+    Ctrl-C (KeyboardInterrupt) goes through to the CLI: the command does not run.
+    """
+    prompt = "Continue? (y/n) "
+    for _ in range(ASK_ATTEMPTS):
+        sys.stderr.write(prompt)
+        sys.stderr.flush()
+        line = sys.stdin.readline()
+        if not line:  # end of input
+            sys.stderr.write("\n")
+            return None
+        answer = line.strip().lower()
+        if answer in YES:
+            return True
+        if answer in NO:
+            return False
+        prompt = "Please answer y (yes) or n (no). Continue? (y/n) "
+    return None
 
 
 def before_command(run: Run) -> None:
-    """Show the first-run notice when telemetry is on by default and it was never shown."""
+    """Show the first-run notice when telemetry is on by default and it was never shown.
+
+    An unwritable home turns telemetry off for this run, silently (no notice, no
+    question: the answer could not be kept). Never raises, except KeyboardInterrupt
+    and SystemExit, which belong to the user.
+    """
+    _state["suppressed"] = False
     try:
-        _state["suppressed"] = False
         if not run.command or run.exempt or run.command in NO_NOTICE:
             return
         from iconiq.telemetry.decision import decide
@@ -78,32 +125,39 @@ def before_command(run: Run) -> None:
         decision = decide()
         if not decision.enabled or decision.source != "default" or notice_marker().exists():
             return
+        if not _home_writable():
+            _state["suppressed"] = True
+            return
         if not _interactive():
             sys.stderr.write(NOTICE + "\n")
             sys.stderr.flush()
             _mark_shown()
             return
-        sys.stderr.write(NOTICE + "\nContinue? (y/n) ")
-        sys.stderr.flush()
-        answer = sys.stdin.readline()
-        if not answer:  # end of input: ask again next time, record nothing now
-            sys.stderr.write("\n")
-            _state["suppressed"] = True
+        sys.stderr.write(NOTICE + "\n")
+        _state["suppressed"] = True  # until answered (also when Ctrl-C ends the question)
+        answer = _ask()
+        run.started_perf = time.perf_counter()  # execution_time starts after the question
+        if answer is None:
+            sys.stderr.write("No answer: nothing is recorded this time; iconiq will ask again.\n")
             return
-        if answer.strip().lower() in ("n", "no"):
+        if answer is False:
             from iconiq.telemetry.controls import disable
 
             disable()
             sys.stderr.write("Telemetry is off. Turn it on with: iconiq config --telemetry true\n")
         _mark_shown()
-    except BaseException:  # noqa: BLE001 - telemetry never breaks a command
+        _state["suppressed"] = False
+    except Exception:  # noqa: BLE001 - telemetry never breaks a command
         _state["suppressed"] = True
 
 
 def after_command(run: Run) -> None:
-    """Append this run's event to the spool; start a flusher when one is due."""
+    """Append this run's event to the spool; start a flusher when one is due.
+
+    Never raises, except KeyboardInterrupt and SystemExit (the user's).
+    """
+    suppressed, _state["suppressed"] = _state["suppressed"], False  # one run only
     try:
-        suppressed, _state["suppressed"] = _state["suppressed"], False  # one run only
         if suppressed or not should_record(run):
             return
         from iconiq.telemetry.decision import decide
@@ -114,24 +168,22 @@ def after_command(run: Run) -> None:
         if decision.source == "default" and not notice_marker().exists():
             return  # on by default only once the first-run notice was shown
         _record(run)
-    except BaseException:  # noqa: BLE001 - telemetry never breaks a command
-        _count_failure()
+    except Exception:  # noqa: BLE001 - telemetry never breaks a command
+        pass
 
 
 def _record(run: Run) -> None:
+    """Store the event, waiting for the spool's lock at most ``RECORD_BUDGET_S`` in all;
+    an event not stored is counted once (``telemetry.db.dropped``)."""
     from iconiq import paths
-    from iconiq.telemetry import event
+    from iconiq.telemetry.spool import RECORD_BUDGET_S
 
     path = paths.telemetry_db_path()
-    spool = open_spool(path)
     try:
-        payload = event.build(run, spool.install_id())
-        body = event.dumps(payload)
-        if os.environ.get("ICONIQ_TELEMETRY_DEBUG", "").strip() not in ("", "0"):
-            sys.stderr.write(f"iconiq telemetry: {body}\n")
-        claimed = spool.append(payload["event_id"], body, claim_ms=CLAIM_MS)
-    finally:
-        spool.close()
+        claimed = _store(run, path, RECORD_BUDGET_S)
+    except Exception as exc:  # noqa: BLE001 - counted, never raised
+        _count_dropped(path, exc)
+        return
     if claimed:
         from iconiq.telemetry.spawn import flusher_running, spawn_flusher
 
@@ -139,32 +191,46 @@ def _record(run: Run) -> None:
             spawn_flusher(path)
 
 
-def open_spool(path: Path) -> Spool:
-    """Open the spool; a corrupt file is set aside (``telemetry.db.corrupt``) and replaced."""
+def _store(run: Run, path: Path, budget_s: float) -> bool:
+    """Append the event (healing a damaged spool once); whether a flusher is due."""
     import sqlite3
 
-    from iconiq.telemetry.spool import Spool, remove_files
+    from iconiq.telemetry import event
+    from iconiq.telemetry.spool import heal_damaged, is_corrupt, open_healing
+
+    payload: dict[str, object] | None = None
+    body = ""
+    for attempt in (1, 2):
+        spool = open_healing(path, sync="OFF", budget_s=budget_s)
+        try:
+            if payload is None:
+                payload = event.build(run, spool.install_id())
+                body = event.dumps(payload)
+            claimed = spool.append(str(payload["event_id"]), body, claim_ms=CLAIM_MS)
+            _debug(body)  # printed once stored: a dropped event is counted, not shown
+            return claimed
+        except sqlite3.DatabaseError as exc:
+            if attempt == 2 or not is_corrupt(exc):
+                raise
+            ino = spool.ino
+        finally:
+            spool.close()
+        heal_damaged(path, ino, recording=True)  # set aside only: no salvage on this path
+    raise AssertionError("unreachable")
+
+
+def _debug(body: str) -> None:
+    if os.environ.get("ICONIQ_TELEMETRY_DEBUG", "").strip() not in ("", "0"):
+        try:
+            sys.stderr.write(f"iconiq telemetry: {body}\n")
+        except Exception:  # noqa: BLE001 - the event is stored; a closed stderr is fine
+            pass
+
+
+def _count_dropped(path: Path, exc: BaseException) -> None:
+    from iconiq.telemetry.spool import LOST_ERROR, LOST_LOCKED, count_dropped, is_busy
 
     try:
-        return Spool(path, sync="OFF")
-    except sqlite3.DatabaseError as exc:
-        if getattr(exc, "sqlite_errorname", "") not in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
-            raise
-    os.replace(path, path.with_name(path.name + ".corrupt"))
-    remove_files(path)
-    spool = Spool(path, sync="OFF")
-    spool.bump("corrupt_spools")
-    return spool
-
-
-def _count_failure() -> None:
-    try:
-        from iconiq import paths
-        from iconiq.telemetry.spool import Spool
-
-        path = paths.telemetry_db_path()
-        if path.exists():
-            with Spool(path) as spool:
-                spool.bump("record_errors")
-    except BaseException:  # noqa: BLE001
-        pass
+        count_dropped(path, LOST_LOCKED if is_busy(exc) else LOST_ERROR)
+    except OSError:
+        pass  # nowhere to write (no home, full disk): nothing can be kept

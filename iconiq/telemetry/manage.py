@@ -1,7 +1,9 @@
 """What ``iconiq telemetry`` does to the spool: show, flush, purge, export, upload.
 
 Each function is one operation for one CLI command; they raise
-``iconiq.errors`` exceptions (one line each) for the user to see.
+``iconiq.errors`` exceptions (one line each) for the user to see. Each one heals
+a damaged spool it meets (``spool.healing``) and carries on: none of them ends
+in a database error.
 """
 
 from __future__ import annotations
@@ -17,14 +19,14 @@ from typing import IO, Any
 
 from iconiq import errors, paths
 from iconiq.telemetry import decision, flush
-from iconiq.telemetry.spool import Spool, uuid4
+from iconiq.telemetry.spool import Spool, healing, is_corrupt, open_healing, uuid4
 
 FOREGROUND_LIMIT_S = 900.0
 
 
 @contextmanager
-def _locked_spool(wait: float) -> Iterator[Spool | None]:
-    """The spool with the flusher lock held (None when there is no spool)."""
+def _locked_spool(wait: float) -> Iterator[Path | None]:
+    """The spool's path with the flusher lock held (None when there is no spool)."""
     from iconiq.telemetry.flusher import acquire_lock
 
     path = paths.telemetry_db_path()
@@ -35,8 +37,7 @@ def _locked_spool(wait: float) -> Iterator[Spool | None]:
     if lock is None:
         raise errors.IconiqError("a telemetry flush is running; try again in a minute")
     try:
-        with Spool(path) as spool:
-            yield spool
+        yield path
     finally:
         lock.release()  # type: ignore[attr-defined]
 
@@ -60,18 +61,35 @@ def pending_count() -> int:
     path = paths.telemetry_db_path()
     if not path.exists():
         return 0
-    with Spool(path) as spool:
-        return spool.pending()[0]
+    return healing(path, lambda spool: spool.pending()[0])
 
 
 def queued_bodies() -> Iterator[str]:
-    """The queued events, oldest first, exactly as they will be sent."""
+    """The queued events, oldest first, exactly as they will be sent (after healing a
+    damaged spool met half-way, those not yet shown)."""
+    import sqlite3
+
+    from iconiq.telemetry.spool import heal_damaged
+
     path = paths.telemetry_db_path()
     if not path.exists():
         return
-    with Spool(path) as spool:
-        for queued in spool.iter_all():
-            yield queued.body
+    shown: set[str] = set()
+    for attempt in (1, 2):
+        spool = open_healing(path)
+        try:
+            for queued in spool.iter_all():
+                if queued.event_id not in shown:
+                    shown.add(queued.event_id)
+                    yield queued.body
+            return
+        except sqlite3.DatabaseError as exc:
+            if attempt == 2 or not is_corrupt(exc):
+                raise
+            ino = spool.ino
+        finally:
+            spool.close()
+        heal_damaged(path, ino)
 
 
 def _deliver_now(
@@ -89,12 +107,16 @@ def flush_now(progress: Callable[[int], None] | None = None) -> flush.Result:
     """Upload everything queued, in the foreground (waits for a running flusher first)."""
     _refuse_when_off("nothing is queued or sent")
     url = _endpoint()
-    with _locked_spool(wait=30.0) as spool:
-        if spool is None:
-            return flush.Result()
+
+    def deliver(spool: Spool) -> flush.Result:
         result = _deliver_now(spool, url, progress)
         flush.record(spool, result)
         return result
+
+    with _locked_spool(wait=30.0) as path:
+        if path is None:
+            return flush.Result()
+        return healing(path, deliver)
 
 
 def flush_background() -> None:
@@ -111,29 +133,35 @@ def purge(remote: bool) -> tuple[int, bool]:
 
     Returns (events deleted locally, whether the server erased the install).
     """
-    from iconiq.telemetry import transport
-
-    with _locked_spool(wait=30.0) as spool:
-        if spool is None:
+    with _locked_spool(wait=30.0) as path:
+        if path is None:
             if remote:
                 raise errors.InvalidInput("no install id here: nothing was ever recorded")
             return 0, False
-        if remote:
-            install_id = spool.get("install_id")
-            if not install_id:
-                raise errors.InvalidInput("no install id here: nothing was ever recorded")
-            url = _endpoint()
-            try:
-                with transport.client() as http:
-                    _delete_with_retry(http, url, install_id)
-            except transport.SendError as exc:
-                raise errors.NetworkError(
-                    f"the server did not erase this install ({exc.reason}); nothing was purged"
-                ) from exc
-        count = spool.purge()
-        if remote:
-            spool.set(install_id=uuid4())
-        return count, remote
+        return healing(path, lambda spool: _purge(spool, remote))
+
+
+def _purge(spool: Spool, remote: bool) -> tuple[int, bool]:
+    from iconiq.telemetry import transport
+    from iconiq.telemetry.salvage import remove_corrupt_copies
+
+    if remote:
+        install_id = spool.get("install_id")
+        if not install_id:
+            raise errors.InvalidInput("no install id here: nothing was ever recorded")
+        url = _endpoint()
+        try:
+            with transport.client() as http:
+                _delete_with_retry(http, url, install_id)
+        except transport.SendError as exc:
+            raise errors.NetworkError(
+                f"the server did not erase this install ({exc.reason}); nothing was purged"
+            ) from exc
+    count = spool.purge()
+    remove_corrupt_copies(spool.path)  # set-aside damaged copies hold events too
+    if remote:
+        spool.set(install_id=uuid4())
+    return count, remote
 
 
 def _delete_with_retry(http: Any, url: str, install_id: str) -> None:
@@ -156,11 +184,9 @@ def _open_text(path: Path, mode: str, gz: bool) -> IO[str]:
 def export(target: Path) -> int:
     """Move every queued event to a JSONL file (gzip'd for ``.gz``); how many."""
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    with _locked_spool(wait=30.0) as spool:
-        if spool is None:
-            queued = []
-        else:
-            queued = list(spool.iter_all())
+
+    def move(spool: Spool | None) -> int:
+        queued = [] if spool is None else list(spool.iter_all())
         try:
             with _open_text(tmp, "w", target.name.endswith(".gz")) as f:
                 for q in queued:
@@ -171,7 +197,10 @@ def export(target: Path) -> int:
             raise errors.OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
         if spool is not None and queued:
             spool.delete([q.seq for q in queued], exported=len(queued))
-    return len(queued)
+        return len(queued)
+
+    with _locked_spool(wait=30.0) as path:
+        return move(None) if path is None else healing(path, move)
 
 
 def _read_events(source: Path) -> list[str]:

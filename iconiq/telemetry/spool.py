@@ -8,8 +8,13 @@ Tables (created by ``MIGRATIONS``, a list that only grows, each recorded in
     state(key, value)                                install id, counters, backoff
 
 Every write is one short ``BEGIN IMMEDIATE`` transaction (WAL, busy timeout), so
-many commands can append while a flusher deletes what the server took. Only
-the standard library is imported here: this module is on every command's path.
+many commands can append while a flusher deletes what the server took. A
+command's append waits for a lock at most ``RECORD_BUDGET_S`` in all (``budget_s``);
+an event it could not store is counted once in the side file ``telemetry.db.dropped``
+(one byte per event: it needs no lock on the spool). A damaged spool is healed by
+``open_healing`` / ``healing`` (see ``iconiq.telemetry.salvage``). Every spool file
+is created and kept with mode 0600. Only the standard library is imported here:
+this module is on every command's path.
 """
 
 from __future__ import annotations
@@ -20,8 +25,19 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 5000
+# All a command may wait for the spool's lock (open, read the install id, append).
+RECORD_BUDGET_S = 0.15
+FILE_MODE = 0o600
+SIDE_SUFFIXES = ("-wal", "-shm", "-journal")
+# One byte per event a command could not store: L = spool locked, E = any other failure.
+DROPPED_SUFFIX = ".dropped"
+LOST_LOCKED = b"L"
+LOST_ERROR = b"E"
 # WAL with synchronous=NORMAL never corrupts and survives any process crash (kill -9);
 # commands append with OFF (no fsync, ~0.5 ms instead of 10-30 ms on a slow disk): a
 # process crash still loses nothing, an OS crash or power cut may lose the last events
@@ -82,16 +98,28 @@ def now_ms() -> int:
 class Spool:
     """An open spool file. Use as a context manager; every method is one transaction."""
 
-    def __init__(self, path: Path, *, sync: str = "NORMAL") -> None:
+    def __init__(self, path: Path, *, sync: str = "NORMAL", budget_s: float | None = None) -> None:
+        """Open (creating) the spool. With ``budget_s``, all waits for locks on this
+        connection together last at most that long (the recording path); otherwise
+        each statement waits up to ``BUSY_TIMEOUT_MS``."""
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self.ino = 0
+        self._deadline = None if budget_s is None else time.monotonic() + budget_s
+        wait_s = BUSY_TIMEOUT_MS / 1000 if budget_s is None else budget_s
+        if str(path) != ":memory:":
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.ino = secure_files(path)
         self.db = sqlite3.connect(
-            str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+            str(path), timeout=wait_s, isolation_level=None, check_same_thread=False
         )
         try:
-            self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self.db.execute(f"PRAGMA busy_timeout = {int(wait_s * 1000)}")
             if self.db.execute("PRAGMA user_version").fetchone()[0] != len(MIGRATIONS):
+                # Once per spool (creation, upgrade): may wait like any other writer.
+                self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
                 self._migrate()
+                if budget_s is not None:
+                    self._deadline = time.monotonic() + budget_s
             self.db.execute(f"PRAGMA synchronous = {SYNC_MODES[sync]}")
         except BaseException:
             self.db.close()
@@ -120,19 +148,31 @@ class Spool:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _spend(self) -> None:
+        """Shrink the busy timeout to what is left of this connection's budget."""
+        if self._deadline is not None:
+            left = int((self._deadline - time.monotonic()) * 1000)
+            self.db.execute(f"PRAGMA busy_timeout = {max(0, left)}")
+
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
+        self._spend()
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.db
         except BaseException:
-            self.db.execute("ROLLBACK")
+            if self.db.in_transaction:  # SQLite may have rolled back already (full disk...)
+                try:
+                    self.db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # the error that stopped the transaction is the one to raise
             raise
         self.db.execute("COMMIT")
 
     # -- state ------------------------------------------------------------------
 
     def get(self, key: str, default: str | None = None) -> str | None:
+        self._spend()
         row = self.db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
         return default if row is None or row[0] is None else str(row[0])
 
@@ -238,6 +278,29 @@ class Spool:
                     _bump(db, key, by)
         return gone
 
+    def load(
+        self, events: Iterable[Queued], state: dict[str, str], counters: dict[str, int]
+    ) -> int:
+        """Add salvaged events (keeping their ``created_ms``), state and counters to this
+        spool in one transaction: an event already here (same ``event_id``) is not added
+        twice, a state key already set keeps its value, counters are added. How many
+        events were added."""
+        with self.transaction() as db:
+            before = db.total_changes
+            db.executemany(
+                "INSERT OR IGNORE INTO events (event_id, created_ms, body) VALUES (?, ?, ?)",
+                ((q.event_id, q.created_ms, q.body) for q in events),
+            )
+            added = db.total_changes - before
+            db.executemany(
+                "INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT (key)"
+                " DO UPDATE SET value = coalesce(value, excluded.value)",
+                list(state.items()),
+            )
+            for key, by in counters.items():
+                _bump(db, key, by)
+        return added
+
     def purge(self) -> int:
         """Delete every queued event; how many were deleted."""
         with self.transaction() as db:
@@ -297,9 +360,120 @@ def uuid4() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+def secure_files(path: Path) -> int:
+    """Create the spool file with mode 0600 if missing and give 0600 to it and its WAL
+    side files (whatever the umask; SQLite gives new side files the database's mode).
+    The spool's inode number."""
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT, FILE_MODE)
+    try:
+        st = os.fstat(fd)
+    finally:
+        os.close(fd)
+    if st.st_mode & 0o777 != FILE_MODE:
+        os.chmod(path, FILE_MODE)
+    for suffix in (*SIDE_SUFFIXES, DROPPED_SUFFIX):
+        try:
+            if os.stat(f"{path}{suffix}").st_mode & 0o777 != FILE_MODE:
+                os.chmod(f"{path}{suffix}", FILE_MODE)
+        except OSError:
+            pass
+    return st.st_ino
+
+
+def is_corrupt(exc: BaseException) -> bool:
+    """True for SQLite's "database disk image is malformed" and "file is not a database"."""
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return False
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name.startswith("SQLITE_CORRUPT") or name == "SQLITE_NOTADB":
+        return True
+    text = str(exc)
+    return "malformed" in text or "not a database" in text
+
+
+def is_busy(exc: BaseException) -> bool:
+    """True when another process holds the lock the statement needed."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    return name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in str(exc)
+
+
+def open_healing(path: Path, *, sync: str = "NORMAL", budget_s: float | None = None) -> Spool:
+    """Open the spool; a damaged one is set aside and healed first (``salvage.heal``).
+
+    With ``budget_s`` (a command's recording path) a damaged spool is only set aside;
+    without, damaged copies set aside earlier are salvaged first."""
+    try:
+        ino = os.stat(path).st_ino
+    except OSError:
+        ino = 0
+    if budget_s is None and ino and any(path.parent.glob(path.name + ".damaged-*")):
+        from iconiq.telemetry.salvage import salvage_pending
+
+        salvage_pending(path)
+    try:
+        return Spool(path, sync=sync, budget_s=budget_s)
+    except sqlite3.DatabaseError as exc:
+        if not is_corrupt(exc):
+            raise
+    heal_damaged(path, ino, recording=budget_s is not None)
+    return Spool(path, sync=sync, budget_s=budget_s)
+
+
+def heal_damaged(path: Path, ino: int, *, recording: bool = False) -> None:
+    """Set a damaged spool aside (``salvage.heal``); salvage it now unless ``recording``
+    (a command must not wait for it: the flusher or the next telemetry command will)."""
+    from iconiq.telemetry.salvage import heal
+
+    if recording:
+        heal(path, ino, salvage_now=False, wait=RECORD_BUDGET_S)
+    else:
+        heal(path, ino)
+
+
+def healing(path: Path, operation: Callable[[Spool], T], *, sync: str = "NORMAL") -> T:
+    """Run ``operation`` on the spool; when it meets damage, heal the spool and run it
+    once more on the healed one (what it did before the damage stays done)."""
+    spool = open_healing(path, sync=sync)
+    try:
+        return operation(spool)
+    except sqlite3.DatabaseError as exc:
+        if not is_corrupt(exc):
+            raise
+        ino = spool.ino
+    finally:
+        spool.close()
+    heal_damaged(path, ino)
+    with open_healing(path, sync=sync) as spool:
+        return operation(spool)
+
+
+def dropped_path(path: Path) -> Path:
+    return path.with_name(path.name + DROPPED_SUFFIX)
+
+
+def count_dropped(path: Path, reason: bytes) -> None:
+    """Count one event this command could not store (one byte, appended atomically)."""
+    fd = os.open(dropped_path(path), os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+    try:
+        os.write(fd, reason[:1])
+    finally:
+        os.close(fd)
+
+
+def dropped_counts(path: Path) -> tuple[int, int]:
+    """(events not stored because the spool was locked, because of another failure)."""
+    try:
+        data = dropped_path(path).read_bytes()
+    except OSError:
+        return 0, 0
+    return data.count(LOST_LOCKED), data.count(LOST_ERROR)
+
+
 def remove_files(path: Path) -> None:
     """Delete the spool and its WAL side files (missing ones are fine)."""
-    for suffix in ("", "-wal", "-shm", "-journal"):
+    for suffix in ("", *SIDE_SUFFIXES):
         try:
             os.unlink(f"{path}{suffix}")
         except FileNotFoundError:

@@ -1,4 +1,5 @@
-"""Stores on both databases (a SQLite file and a fresh PostgreSQL database), migrated."""
+"""Stores on both databases (a SQLite file and a fresh PostgreSQL database), migrated; and
+headless Chromium (Debian's package, driven by Playwright) for the dashboard tests."""
 
 from __future__ import annotations
 
@@ -10,6 +11,21 @@ import pytest
 
 from iconiq.server.storage.base import Store, open_store
 from tests.support.pg import fresh_database
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium, one per test module."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
 
 
 @pytest.fixture(scope="session")

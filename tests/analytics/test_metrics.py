@@ -155,7 +155,7 @@ def test_live_and_recent(seeded: Store) -> None:
     assert len(live) == 15 and live[-1][0] == "12:00"
     assert {r[0]: r[1] for r in live if r[1]} == {"11:58": 1}
     latest = rows(seeded, "recent")
-    assert latest == [["11:58:00", "icon", "1.0.0", True, None, 1000, "FR"]]
+    assert latest == [["2026-03-15 11:58:00", "icon", "1.0.0", True, None, 1000, "FR"]]
 
 
 def test_empty_database_answers_every_metric(store: Store) -> None:

@@ -15,6 +15,7 @@ from tests.telemetry.conftest import cli, fill_spool, pending
 STATUS_KEYS = {
     "enabled", "decided_by", "endpoint", "endpoint_problem", "spool", "spool_error",
     "install_id", "pending", "pending_bytes", "uploaded", "dropped", "rejected",
+    "dropped_locked", "dropped_corrupt", "record_errors",
     "oldest_pending_age_s", "last_upload", "last_error", "last_error_at", "next_attempt",
     "flusher_running", "state", "counters", "last_rejection",
 }  # fmt: skip

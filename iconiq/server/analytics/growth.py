@@ -150,8 +150,11 @@ def live(conn: Any, dialect: str, f: Filters, minutes: int = 15) -> Table:
     return Table(["minute", "events", "failures"], out)
 
 
+STAMP = "%Y-%m-%d %H:%M:%S"  # an event's date and time (UTC): a clock ahead shows as a later day
+
+
 def recent(conn: Any, dialect: str, f: Filters, limit: int = 15) -> Table:
-    """The latest events (no identifiers), newest first."""
+    """The latest events (no identifiers), newest first, each with its date and time."""
     sql = (
         "SELECT timestamp, command, version, success, error_type, execution_time, country"
         " FROM events WHERE timestamp >= ?"
@@ -165,7 +168,7 @@ def recent(conn: Any, dialect: str, f: Filters, limit: int = 15) -> Table:
     return Table(
         ["time", "command", "version", "success", "error_type", "execution_time", "country"],
         [
-            [time.strftime("%H:%M:%S", time.gmtime(t / 1000)), c, v, bool(s), e, x, g or ""]
+            [time.strftime(STAMP, time.gmtime(t / 1000)), c, v, bool(s), e, x, g or ""]
             for t, c, v, s, e, x, g in rows
         ],
     )

@@ -1,49 +1,116 @@
-/* Draws each panel's chart from the JSON the server embedded, and keeps the live view fresh. */
+/* Draws each panel's chart from the JSON the server embedded, formats its table and cards
+ * (see format.js), and keeps the live view fresh. Styles are set through the CSSOM only, so
+ * the page needs no inline style or script. */
 (function () {
   "use strict";
+  const F = window.IconiqFormat;
   const PALETTE = ["#2563eb", "#16a34a", "#f59e0b", "#dc2626", "#7c3aed", "#0891b2",
     "#db2777", "#65a30d", "#ea580c", "#475569"];
+  const OTHER_COLOUR = "#94a3b8";
+  const MAX_SERIES = 8;  // version areas drawn; the rest are summed into "(other)"
+  const FUTURE_SLACK_MS = 60_000;  // a client clock this far ahead still counts as "now"
   const charts = new Map();
 
   function columnOf(data, name) { return data.rows.map(function (r) { return r[name]; }); }
 
   function yName(panel, data) { return panel.dataset.y || data.columns[1]; }
 
+  /* Versions stacked oldest at the bottom (semantic order), opaque fills in the legend's colours. */
   function seriesByVersion(data) {
     const x = data.columns[0], s = data.columns[1], y = data.columns[2];
     const labels = [...new Set(columnOf(data, x))].sort();
     const totals = new Map();
     data.rows.forEach(function (r) { totals.set(r[s], (totals.get(r[s]) || 0) + r[y]); });
-    const top = [...totals.keys()].sort(function (a, b) { return totals.get(b) - totals.get(a); }).slice(0, 8);
-    const sets = top.map(function (name, i) {
-      const byX = new Map();
-      data.rows.forEach(function (r) { if (r[s] === name) { byX.set(r[x], r[y]); } });
-      return { label: name, data: labels.map(function (l) { return byX.get(l) || 0; }),
-        backgroundColor: PALETTE[i % PALETTE.length] + "99", borderColor: PALETTE[i % PALETTE.length],
-        fill: true, pointRadius: 0, tension: 0.2 };
+    const byTotal = [...totals.keys()].sort(function (a, b) { return totals.get(b) - totals.get(a); });
+    const kept = new Set(byTotal.length > MAX_SERIES ? byTotal.slice(0, MAX_SERIES - 1) : byTotal);
+    const values = new Map();
+    data.rows.forEach(function (r) {
+      const name = kept.has(r[s]) ? r[s] : "(other)";
+      if (!values.has(name)) { values.set(name, new Map()); }
+      const byX = values.get(name);
+      byX.set(r[x], (byX.get(r[x]) || 0) + r[y]);
+    });
+    const order = [...values.keys()].sort(F.compareVersions);
+    let colour = 0;
+    const sets = order.map(function (name, i) {
+      const c = name === "(other)" ? OTHER_COLOUR : PALETTE[colour++ % PALETTE.length];
+      return { label: name, data: labels.map(function (l) { return values.get(name).get(l) || 0; }),
+        backgroundColor: c, borderColor: c, borderWidth: 1, fill: i === 0 ? "origin" : "-1",
+        pointRadius: 0, pointHoverRadius: 3, tension: 0.2 };
     });
     return { labels: labels, datasets: sets };
+  }
+
+  /* A rate axis fitted to the data (0.85–0.92 must not look flat on 0–1), in percent. */
+  function rateAxis(values) {
+    const seen = values.filter(function (v) { return typeof v === "number" && isFinite(v); });
+    const lo = seen.length ? Math.min(...seen) : 0, hi = seen.length ? Math.max(...seen) : 1;
+    const pad = Math.max(0.01, (hi - lo) * 0.15);
+    return { beginAtZero: false, suggestedMin: Math.max(0, lo - pad), suggestedMax: Math.min(1, hi + pad),
+      ticks: { callback: function (v) { return F.num(v, "rate"); } } };
+  }
+
+  function countAxis(values) {
+    const whole = values.every(function (v) { return v === null || Number.isInteger(v); });
+    return { beginAtZero: true, ticks: { precision: whole ? 0 : undefined,
+      callback: function (v) { return F.num(v); } } };
+  }
+
+  /* Tooltip lines: the value formatted, then the row's other numbers (events, failures…). */
+  function tooltip(data, rows, y) {
+    const rest = data.columns.slice(1).filter(function (c) {
+      return c !== y && rows.some(function (r) { return typeof r[c] === "number"; });
+    });
+    return { callbacks: {
+      label: function (item) { return " " + item.dataset.label + ": " + F.num(item.raw, y); },
+      afterBody: function (items) {
+        const r = items.length ? rows[items[0].dataIndex] : null;
+        return r ? rest.map(function (c) { return F.column(c) + ": " + F.cell(c, r[c]); }) : [];
+      },
+    } };
   }
 
   function config(panel, data) {
     const kind = panel.dataset.chart;
     const base = { responsive: true, maintainAspectRatio: false, animation: false,
+      interaction: { mode: "index", intersect: false },
       plugins: { legend: { display: kind === "doughnut" || kind === "stacked" } } };
     if (kind === "stacked") {
-      base.scales = { y: { stacked: true, beginAtZero: true }, x: { ticks: { maxTicksLimit: 12 } } };
+      base.scales = { y: Object.assign(countAxis([]), { stacked: true }),
+        x: { ticks: { maxTicksLimit: 12, autoSkip: true } } };
+      base.plugins.legend.reverse = true;  // the legend reads top band first, as the chart does
+      base.plugins.tooltip = { itemSort: function (a, b) { return b.datasetIndex - a.datasetIndex; },
+        callbacks: { label: function (item) { return " " + item.dataset.label + ": " + F.num(item.raw); },
+          footer: function (items) {
+            return "Total: " + F.num(items.reduce(function (n, i) { return n + i.raw; }, 0));
+          } } };
       return { type: "line", data: seriesByVersion(data), options: base };
     }
     const rows = kind === "hbar" ? data.rows.slice(0, 15) : data.rows;
     const x = data.columns[0], y = yName(panel, data);
-    const dataset = { label: y.replace(/_/g, " "), data: rows.map(function (r) { return r[y]; }),
+    const values = rows.map(function (r) { return r[y]; });
+    const dataset = { label: F.column(y), data: values,
       backgroundColor: kind === "doughnut" ? PALETTE : PALETTE[0] + "cc", borderColor: PALETTE[0],
-      pointRadius: 0, tension: 0.2, spanGaps: true };
-    const labels = rows.map(function (r) { return String(r[x]); });
+      pointRadius: 0, pointHoverRadius: 4, tension: 0.2, spanGaps: true };
+    const labels = rows.map(function (r) { return F.label(x, r[x]); });
     if (kind === "doughnut") {
+      delete base.interaction;
+      base.plugins.tooltip = { callbacks: { label: function (item) {
+        const share = rows[item.dataIndex].share;
+        return " " + F.num(item.raw) + (typeof share === "number" ? " (" + F.num(share, "share") + ")" : "");
+      } } };
       return { type: "doughnut", data: { labels: labels, datasets: [dataset] }, options: base };
     }
-    base.scales = { y: { beginAtZero: true }, x: { ticks: { maxTicksLimit: 12 } } };
-    if (kind === "hbar") { base.indexAxis = "y"; base.scales = { x: { beginAtZero: true } }; }
+    const valueAxis = F.isRate(y) && kind === "line" ? rateAxis(values) : countAxis(values);
+    if (F.isRate(y)) { valueAxis.ticks.callback = function (v) { return F.num(v, y); }; }
+    base.plugins.tooltip = tooltip(data, rows, y);
+    if (kind === "hbar") {
+      base.indexAxis = "y";
+      base.interaction.axis = "y";
+      base.scales = { x: valueAxis, y: { ticks: { autoSkip: false } } };
+    } else {
+      base.scales = { y: valueAxis, x: { ticks: { maxTicksLimit: 12 } } };
+    }
     return { type: kind === "line" ? "line" : "bar", data: { labels: labels, datasets: [dataset] },
       options: base };
   }
@@ -51,9 +118,15 @@
   function draw(panel, data) {
     const canvas = panel.querySelector("canvas");
     if (!canvas || typeof Chart === "undefined") { return; }
-    const old = charts.get(panel.id);
-    if (old) { old.destroy(); }
-    charts.set(panel.id, new Chart(canvas, config(panel, data)));
+    const made = config(panel, data), old = charts.get(panel.id);
+    if (old && old.config.type === made.type) {  // a live refresh: keep the chart (and its tooltip)
+      old.data = made.data;
+      old.options = made.options;
+      old.update("none");
+    } else {
+      if (old) { old.destroy(); }
+      charts.set(panel.id, new Chart(canvas, made));
+    }
     panel.dataset.drawn = "1";
   }
 
@@ -66,18 +139,73 @@
     });
   }
 
+  /* An event time: its date and time, and a "future" badge when the client's clock ran ahead. */
+  function timeCell(td, text) {
+    td.className = "when";
+    td.textContent = F.cell("time", text);
+    const at = F.utcMillis(text);
+    if (at > Date.now() + FUTURE_SLACK_MS) {
+      const badge = document.createElement("span");
+      badge.className = "badge future";
+      badge.textContent = "future";
+      badge.title = "dated after the time this page was drawn: the client's clock is ahead";
+      td.append(" ", badge);
+      td.parentElement.classList.add("future");
+    }
+  }
+
   function fillTable(panel, data) {
-    const body = panel.querySelector("tbody");
-    if (!body) { return; }
-    body.replaceChildren(...data.rows.slice(0, 200).map(function (r) {
+    const table = panel.querySelector(".body table:not(.heat)");
+    if (!table) { return; }
+    const head = table.querySelector("thead tr");
+    if (head) {
+      head.replaceChildren(...data.columns.map(function (c) {
+        const th = document.createElement("th");
+        th.textContent = F.column(c);
+        if (c !== data.columns[0] && data.rows.some(function (r) { return typeof r[c] === "number"; })) {
+          th.className = "num";
+        }
+        return th;
+      }));
+    }
+    table.querySelector("tbody").replaceChildren(...data.rows.slice(0, 200).map(function (r) {
       const tr = document.createElement("tr");
       data.columns.forEach(function (c) {
         const td = document.createElement("td");
-        td.textContent = r[c] === null || r[c] === undefined ? "—" : String(r[c]);
         tr.appendChild(td);
+        if (c === "time" && data.metric === "recent") { timeCell(td, r[c]); return; }
+        td.textContent = F.cell(c, r[c]);
+        if (typeof r[c] === "number") { td.className = "num"; }
       });
       return tr;
     }));
+  }
+
+  function fillCards(panel, data) {
+    const cards = panel.querySelector(".cards");
+    if (!cards) { return; }
+    cards.replaceChildren(...data.rows.map(function (r) {
+      const shown = F.card(r[data.columns[0]], r[data.columns[1]]);
+      const div = document.createElement("div");
+      div.className = "card";
+      const label = document.createElement("span");
+      label.className = "label";
+      label.textContent = shown.label;
+      const value = document.createElement("span");
+      value.className = "value";
+      value.textContent = shown.value;
+      div.append(label, value);
+      return div;
+    }));
+  }
+
+  /* Heatmap and cohort cells: their shade from data-v (no inline style attribute). */
+  function shade(panel) {
+    panel.querySelectorAll("[data-v]").forEach(function (el) {
+      const v = Number(el.dataset.v) || 0;
+      el.style.setProperty("--v", String(v));
+      el.classList.toggle("dark", v > 0.55);
+    });
   }
 
   function show(panel, data) {
@@ -107,6 +235,9 @@
     if (!main) { return; }
     main.querySelectorAll(".panel").forEach(function (panel) {
       const data = JSON.parse(panel.querySelector("script.panel-data").textContent);
+      fillTable(panel, data);
+      fillCards(panel, data);
+      shade(panel);
       const body = panel.querySelector(".body");
       if (body && !body.hidden) { draw(panel, data); }
     });
