@@ -86,16 +86,23 @@ def run(spool_path: Path, *, limit: float = HARD_LIMIT_S) -> int:
         problem = decision.endpoint_problem(base_url)
         if problem:
             result = flush.Result(error=problem)
+            flush.record(spool, result)
         else:
             with transport.client() as http:
-                result = flush.deliver(
-                    spool,
-                    http,
-                    base_url,
-                    deadline=deadline,
-                    still_wanted=lambda: decision.decide().enabled,
-                )
-        flush.record(spool, result)
+                for last_pass in (False, True):
+                    result = flush.deliver(
+                        spool,
+                        http,
+                        base_url,
+                        deadline=deadline,
+                        still_wanted=lambda: decision.decide().enabled,
+                    )
+                    flush.record(spool, result)
+                    _end_claim(spool)
+                    # An event appended while this run was finishing saw its claim and
+                    # started nothing: take it now (later ones make their own claim).
+                    if last_pass or not result.delivered or not spool.pending()[0]:
+                        break
         spool.set(flusher_pid=None)
         _count_run(spool)
         return result
@@ -104,12 +111,18 @@ def run(spool_path: Path, *, limit: float = HARD_LIMIT_S) -> int:
     return 0 if result.delivered else 1
 
 
-def _count_run(spool: Spool) -> None:
-    """Add this run and its CPU time to the spool's totals; end its claim (``due``)."""
+def _end_claim(spool: Spool) -> None:
+    """Let the next command claim an upload (``iconiq.telemetry.due``), unless the claim
+    is a later upload another command scheduled."""
     from iconiq.telemetry.spool import now_ms
 
-    if spool.get_int("flush_at_ms") <= now_ms():  # not a later upload another one scheduled
+    if spool.get_int("flush_at_ms") <= now_ms():
         spool.set(flush_at_ms=None)
+
+
+def _count_run(spool: Spool) -> None:
+    """Add this run and its CPU time (start-up included) to the spool's totals."""
+    _end_claim(spool)
     spool.bump("flusher_runs")
     spool.bump("flusher_cpu_ms", cpu_ms())
 

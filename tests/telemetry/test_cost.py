@@ -99,7 +99,7 @@ def test_hooks_in_a_fresh_host_load_nothing_heavy(
     if config:
         (iconiq_home / "config.toml").write_text("[telemetry]\nenabled = true\n")
     out = subprocess.run(
-        [sys.executable, "-c", HOST], env=_child_env(), capture_output=True, text=True,
+        [sys.executable, "-c", HOST], capture_output=True, text=True,
         timeout=60, cwd="/",
     )
     assert out.returncode == 0, out.stderr
@@ -228,3 +228,54 @@ def test_sender_refused_and_reused_connection(collector: Collector, spool_path: 
         result = flush.deliver(spool, http, collector.url, deadline=time.monotonic() + 60)
     assert result.delivered and result.uploaded == 1200 and set(collector.stored) == set(ids)
     assert wait_until(lambda: pending(spool_path) == 0, 5)
+
+
+@pytest.mark.slow
+def test_a_session_starts_few_flushers_and_no_event_waits_past_the_interval(
+    collector: Collector, spool_path: Path, noticed: Path
+) -> None:
+    interval = 4.0
+    env = {due.INTERVAL_ENV: str(interval)}
+    assert cli("config", "path", env=env).returncode == 0  # first event: uploaded at once
+    assert wait_until(lambda: len(collector.stored) == 1, 30)
+    for _ in range(6):  # a burst: recorded, then one scheduled upload takes them all
+        assert cli("config", "path", env=env).returncode == 0
+    last_command = time.monotonic()
+    info = json.loads(cli("telemetry", "status", "--json").stdout)
+    assert info["pending"] >= 1 and info["next_upload"] is not None, info
+    # Nothing more runs: the scheduled flusher delivers within the interval (+ slack
+    # for a loaded machine: its start-up and the upload).
+    assert wait_until(lambda: len(collector.stored) == 7, interval + 20)
+    assert time.monotonic() - last_command < interval + 20
+    wait_no_flusher(spool_path)
+    info = json.loads(cli("telemetry", "status", "--json").stdout)
+    assert info["pending"] == 0 and info["next_upload"] is None
+    assert 2 <= info["flusher_runs"] <= 3, info  # not one per command (7 before)
+    assert collector.counts["requests"] <= 3
+
+
+def test_interval_zero_uploads_after_every_command(
+    collector: Collector, spool_path: Path, noticed: Path
+) -> None:
+    env = {due.INTERVAL_ENV: "0"}
+    for n in (1, 2, 3):
+        assert cli("config", "path", env=env).returncode == 0
+        assert wait_until(lambda n=n: len(collector.stored) == n, 30)  # type: ignore[misc]
+        wait_no_flusher(spool_path)
+    assert json.loads(cli("telemetry", "status", "--json").stdout)["flusher_runs"] == 3
+
+
+def test_no_flusher_while_a_back_off_holds(
+    collector: Collector, spool_path: Path, noticed: Path
+) -> None:
+    fill_spool(spool_path, 150)  # a batch is due at once ...
+    with Spool(spool_path) as spool:  # ... but the last upload failed a moment ago
+        spool.set(next_attempt_ms=int(time.time() * 1000) + 600_000)
+    for _ in range(3):
+        assert cli("config", "path").returncode == 0
+    time.sleep(1.0)
+    info = json.loads(cli("telemetry", "status", "--json").stdout)
+    assert info["flusher_runs"] == 0 and not info["flusher_running"] and info["pending"] == 153
+    assert collector.counts["requests"] == 0
+    assert cli("telemetry", "flush").returncode == 0  # the user's flush does not wait
+    assert pending(spool_path) == 0 and len(collector.stored) == 153

@@ -83,10 +83,12 @@ def test_backoff_persisted_in_the_spool(spool_path: Path) -> None:
             flush.record(s, flush.Result(error="connection failed"), rng=rng)
             first = s.get_int("next_attempt_ms") - t0
             assert 24_000 <= first <= 36_000
-            assert s.append("a", "{}", claim_ms=30_000) is False  # inside the window
+            assert s.append("a", "{}", interval_ms=60_000) is None  # inside the window
         with freeze_time(start + dt.timedelta(seconds=37)):
-            assert s.append("b", "{}", claim_ms=30_000) is True  # due: this command spawns
-            assert s.append("c", "{}", claim_ms=30_000) is False  # the claim holds
+            # Past the back-off: this command starts a flusher, scheduled for the end of
+            # the interval since the last attempt (60 s after it, 23 s from now).
+            assert s.append("b", "{}", interval_ms=60_000) == 23_000
+            assert s.append("c", "{}", interval_ms=60_000) is None  # the claim holds
             flush.record(s, flush.Result(error="connection failed"), rng=rng)
             second = s.get_int("next_attempt_ms") - (t0 + 37_000)
             assert 48_000 <= second <= 72_000  # doubled
