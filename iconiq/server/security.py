@@ -32,7 +32,7 @@ from iconiq.server.ratelimit import Address, StoreUnavailable
 
 COOKIE_NAME = sessions.COOKIE_NAME
 CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:;"
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
     " connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
 )
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})

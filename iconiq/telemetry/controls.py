@@ -180,6 +180,8 @@ def status() -> dict[str, Any]:
             dropped=spool.get_int("dropped"),
             rejected=spool.get_int("rejected"),
             dropped_corrupt=spool.get_int("dropped_corrupt"),
+            # Older releases counted recording failures in the spool, not the side file.
+            record_errors=out["record_errors"] + spool.get_int("record_errors"),
             oldest_pending_age_s=age,
             last_upload=_iso(spool.get_int("last_upload_ms")),
             last_error=spool.get("last_error"),

@@ -149,7 +149,9 @@ def test_every_spool_counter_is_shown(spool_path: Path) -> None:
     assert counters == {"record_errors": 2, "some_future_counter": 7}
     text = cli("telemetry", "status").stdout
     rows = dict(re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in text.splitlines())
-    assert rows["Recording errors"] == "2" and rows["Some future counter"] == "7"
+    assert rows["Lost before upload"].endswith("2 (recording errors)")
+    assert rows["Some future counter"] == "7"
+    assert status_json()["record_errors"] == 2
     assert "Backoff" not in text
 
 
