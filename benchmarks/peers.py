@@ -18,7 +18,8 @@ wait on the network); a run is cut at ``--cap`` seconds and shown as ``>cap``.
 ``--baseline-src DIR`` adds a row for another checkout's iconiq (first on
 ``PYTHONPATH``), measured in the same rounds. Bytecode is cached under a
 temporary ``PYTHONPYCACHEPREFIX`` (as an installed package is; this machine sets
-``PYTHONDONTWRITEBYTECODE``, which would make every run compile iconiq again).
+``PYTHONDONTWRITEBYTECODE``, which makes every run compile the iconiq modules it
+imports again: ``--compile-every-run`` keeps that, as earlier runs measured).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ PROBE_CAP = 3.0
 SLOW_RUNS = 3
 PEERS = ["none", "iconiq", "iconiq-base", "posthog", "segment", "seed", "cli-off", "cli-on"]
 BASELINE: dict[str, str] = {}  # "src": the baseline checkout, when given
+COMPILE_EVERY_RUN: list[bool] = []  # [True]: keep PYTHONDONTWRITEBYTECODE
 LABELS = {
     "iconiq-base": "iconiq, baseline checkout",
     "cli-off": "iconiq icon --model local, DO_NOT_TRACK=1",
@@ -71,7 +73,10 @@ def env_for(endpoint: str, home: str) -> dict[str, str]:
         and not k.lower().endswith("_proxy")
     }
     env.update(ICONIQ_HOME=home, ICONIQ_TELEMETRY_ENDPOINT=endpoint, NO_PROXY="*")
-    env["PYTHONPYCACHEPREFIX"] = str(Path(home).parent / "pycache")
+    if COMPILE_EVERY_RUN:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    else:
+        env["PYTHONPYCACHEPREFIX"] = str(Path(home).parent / "pycache")
     return env
 
 
@@ -178,7 +183,13 @@ def main() -> int:
     )
     parser.add_argument("--peers", help="comma-separated subset of " + ",".join(PEERS))
     parser.add_argument("--baseline-src", help="another checkout's root: adds iconiq-base")
+    parser.add_argument(
+        "--compile-every-run", action="store_true",
+        help="no bytecode cache: every run compiles what it imports (PYTHONDONTWRITEBYTECODE)",
+    )
     args = parser.parse_args()
+    if args.compile_every_run:
+        COMPILE_EVERY_RUN.append(True)
 
     wanted = args.peers.split(",") if args.peers else PEERS
     if args.baseline_src:
@@ -230,6 +241,8 @@ def main() -> int:
     print("Ratios: to no telemetry; the iconiq CLI rows to the same command with DO_NOT_TRACK=1.")
     print(f"After each fast run the script waited up to {args.settle:g} s for iconiq's detached"
           " flusher (off the user's path) so its CPU is not charged to the next command.")
+    cache = "none (every run compiles)" if COMPILE_EVERY_RUN else "cached (PYTHONPYCACHEPREFIX)"
+    print(f"Bytecode: {cache}.")
     print(f"Measured in {total:.0f} s; load average at the end "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs.")
     if "iconiq" not in peers:
