@@ -22,7 +22,15 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Protocol
+
+# ``typing.TYPE_CHECKING`` without importing typing (~4 ms of CPU for a host that
+# records an event); mypy treats a name ``TYPE_CHECKING`` the same way.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    class Lock(Protocol):
+        def release(self) -> None: ...
 
 # Never handed to the flusher: it needs none of them.
 _SCRUBBED_ENV_PREFIXES = ("OPENAI_", "AZURE_OPENAI_")
@@ -30,10 +38,6 @@ _SCRUBBED_ENV_PREFIXES = ("OPENAI_", "AZURE_OPENAI_")
 
 def lock_path(spool_path: Path) -> Path:
     return spool_path.with_name(spool_path.name + ".lock")
-
-
-class Lock(Protocol):
-    def release(self) -> None: ...
 
 
 class _Flock:

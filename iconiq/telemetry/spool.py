@@ -25,9 +25,15 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
 
-T = TypeVar("T")
+# ``typing.TYPE_CHECKING`` without importing typing (~4 ms of CPU for a host that
+# records an event); mypy treats a name ``TYPE_CHECKING`` the same way.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+if TYPE_CHECKING:
+    T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 5000
 # All a command may wait for the spool's lock (open, read the install id, append).

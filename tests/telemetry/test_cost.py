@@ -106,8 +106,9 @@ def test_hooks_in_a_fresh_host_load_nothing_heavy(
     loaded = set(json.loads(out.stdout.splitlines()[-1]))
     assert pending(spool_path) == 1  # it did record (the check below can fail)
     assert not {m for m in loaded for h in HOOKS_NEVER if m == h or m.startswith(h + ".")}
-    # tomllib only to read a config file that exists; never to learn there is none.
+    # tomllib (and typing, which it loads) only to read a config file that exists.
     assert ("tomllib" in loaded) == config
+    assert ("typing" in loaded) <= config
     wait_no_flusher(spool_path)
 
 
