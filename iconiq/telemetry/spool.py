@@ -32,7 +32,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import TypeVar
 
-if TYPE_CHECKING:
     T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 5000
@@ -325,14 +324,6 @@ class Spool:
 def _as_int(value: object) -> int:
     try:
         return int(str(value)) if value is not None else 0
-    except ValueError:
-        return 0
-
-
-def _int(cursor: sqlite3.Cursor) -> int:
-    row = cursor.fetchone()
-    try:
-        return int(row[0]) if row and row[0] is not None else 0
     except ValueError:
         return 0
 
