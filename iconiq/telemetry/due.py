@@ -57,7 +57,8 @@ def schedule(now: int, pending: int, state: dict[str, int], interval: int) -> in
     ``flush_at_ms`` in the same transaction and starts a flusher for that time.
     """
     flush_at = state.get("flush_at_ms", 0)
-    if flush_at and now < flush_at + CLAIM_MS:
+    # A claim further ahead than any interval comes from a clock that went back: stale.
+    if flush_at and now < flush_at + CLAIM_MS and flush_at <= now + MAX_INTERVAL_S * 1000:
         return None  # a flusher is running or scheduled
     if now < state.get("next_attempt_ms", 0):
         return None  # a back-off holds

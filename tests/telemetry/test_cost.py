@@ -125,6 +125,7 @@ def test_hooks_in_a_fresh_host_load_nothing_heavy(
         (1_000_000, 1, {"flush_at_ms": 990_000}, None),  # one running (claimed 10 s ago)
         (1_000_000, 1, {"flush_at_ms": 900_000}, 1_000_000),  # a stale claim (crashed)
         (1_000_000, 1, {"last_attempt_ms": 5_000_000}, 1_000_000),  # clock went back
+        (1_000_000, 1, {"flush_at_ms": 9_000_000}, 1_000_000),  # ... past a claim: stale
     ],
 )
 def test_schedule(now: int, pending_n: int, state: dict[str, int], expected: int | None) -> None:
