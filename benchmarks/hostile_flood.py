@@ -9,9 +9,10 @@ metric answers, then sends ``--batches`` gzip batches of 500 events twice:
 * ``raw``: every field random, the closed ones (output_format, os, python) too;
 * ``open``: closed fields valid, open ones (version, command, model, 32 flags) random.
 
-After each flood it prints, per URL: answer size, time of the first read (it
-folds the flood into the rollups) and of a second read, and the entries of the
-version and command menus. Loopback only.
+After each flood it prints, per URL: answer size, time of a first and a second
+read, and the entries of the version and command menus, right after the flood
+(reads answer from the rollups as last folded while a burst is being folded in)
+and again once the server's periodic fold has caught up. Loopback only.
 """
 
 from __future__ import annotations
@@ -82,13 +83,26 @@ def flood(client: httpx.Client, srv: ServerHandle, mode: str, batches: int, seed
 
 
 def run(database_url: str | None, batches: int) -> None:
-    env = {"ICONIQ_RATE_LIMIT": "120/minute", "ICONIQ_FOLD_INTERVAL": "0"}
+    env = {"ICONIQ_RATE_LIMIT": "120/minute"}  # and the default fold interval, 5 s
     with running_server(database_url, env=env) as srv, httpx.Client(timeout=120) as client:
         print(f"# {srv.database_url.split(':')[0]}")
         measure(client, srv, "empty server")
         for seed, mode in enumerate(("raw", "open")):
             flood(client, srv, mode, batches, seed)
-            measure(client, srv, f"after the {mode} flood")
+            measure(client, srv, f"right after the {mode} flood")
+            waited = caught_up(client, srv)
+            measure(client, srv, f"after the {mode} flood, folded in ({waited:.1f} s later)")
+
+
+def caught_up(client: httpx.Client, srv: ServerHandle, limit: float = 300.0) -> float:
+    """Seconds until a read no longer says events are still being folded in."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < limit:
+        note = client.get(srv.base_url + "/v1/metrics/summary", headers=srv.headers()).json()
+        if not note["note"]:
+            break
+        time.sleep(0.5)
+    return time.perf_counter() - started
 
 
 def main() -> None:

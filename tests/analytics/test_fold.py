@@ -156,3 +156,42 @@ def test_a_folder_killed_half_way_applies_nothing(store: Store, after: int) -> N
     assert raw_rollups(store) == before and pending(store) == waiting
     assert snapshot(store) == rebuilt(store)
     assert pending(store) == 0
+
+
+def test_a_read_leaves_a_burst_too_large_to_fold_to_the_periodic_folder(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Below the limit a read folds everything (exact); above it, the read answers at once from
+    the rollups as last folded, its note says so, and a later fold makes it exact again."""
+    from iconiq.server.analytics.fold import fold_for_read
+    from iconiq.server.analytics.metrics import compute
+    from iconiq.server.analytics.query import Filters
+
+    rng = random.Random(5)
+    start = ms("2026-03-02", 0)
+    store.insert([row(e, None) for e in random_events(rng, 40, start, 3)])
+    backlog = pending(store)
+    assert backlog > 4
+    with store.connection() as conn:
+        assert fold_for_read(conn, store.dialect, limit=backlog - 1) == backlog
+    assert pending(store) == backlog  # left to the periodic folder
+    with store.connection() as conn:
+        assert fold_for_read(conn, store.dialect, limit=backlog) == 0
+    assert pending(store) == 0
+    assert raw_rollups(store) == snapshot(store)
+
+    store.insert([row(e, None) for e in random_events(rng, 40, start, 3)])
+    f = Filters(start // DAY_MS, start // DAY_MS + 2)
+    from iconiq.server.analytics import fold as fold_mod
+
+    monkeypatch.setattr(fold_mod, "READ_FOLD_LIMIT", 1)
+    with store.connection() as conn:
+        lagging = compute(conn, store.dialect, "commands", f)
+    monkeypatch.undo()
+    assert lagging.note and "still being folded in" in lagging.note
+    assert pending(store) > 0
+    with store.connection() as conn:
+        exact = compute(conn, store.dialect, "commands", f)
+    assert pending(store) == 0
+    assert sum(r[1] for r in exact.rows) == 80
+    assert sum(r[1] for r in lagging.rows) == 40

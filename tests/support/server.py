@@ -149,3 +149,20 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=10)
+
+
+def stored(server: ServerHandle, ids: list[str]) -> dict[str, int]:
+    """How many times a SQLite-backed server's database holds each of these event ids."""
+    import json
+    import sqlite3
+
+    db = sqlite3.connect(server.database_url.removeprefix("sqlite:///"))
+    try:
+        rows = db.execute(
+            "SELECT event_id, count(*) FROM events WHERE event_id IN (SELECT value FROM"
+            " json_each(?)) GROUP BY event_id",
+            (json.dumps(ids),),
+        ).fetchall()
+    finally:
+        db.close()
+    return {event_id: n for event_id, n in rows}

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import signal
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from iconiq.run import Run
 from iconiq.telemetry import controls, hooks, manage
 from iconiq.telemetry.spawn import spawn_flusher
 from tests.support.chaos_proxy import ChaosProxy, Faults
-from tests.support.server import ServerHandle, running_server
+from tests.support.server import ServerHandle, running_server, stored
 from tests.telemetry.conftest import (
     cli,
     fill_spool,
@@ -42,19 +41,6 @@ def proxy(server: ServerHandle, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cha
         monkeypatch.setenv("ICONIQ_TELEMETRY_ENDPOINT", p.url)
         yield p
 
-
-def stored(server: ServerHandle, ids: list[str]) -> dict[str, int]:
-    """How many times the server's database holds each of these event ids."""
-    db = sqlite3.connect(server.database_url.removeprefix("sqlite:///"))
-    try:
-        rows = db.execute(
-            "SELECT event_id, count(*) FROM events WHERE event_id IN (SELECT value FROM"
-            " json_each(?)) GROUP BY event_id",
-            (__import__("json").dumps(ids),),
-        ).fetchall()
-    finally:
-        db.close()
-    return {event_id: n for event_id, n in rows}
 
 
 def spool_ids(spool: Path) -> list[str]:

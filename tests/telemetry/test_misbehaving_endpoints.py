@@ -10,7 +10,6 @@ a real ``iconiq-server`` subprocess.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.chaos_proxy import _forward
-from tests.support.server import ServerHandle, running_server
+from tests.support.server import ServerHandle, running_server, stored
 from tests.telemetry.conftest import cli, fill_spool, wait_no_flusher, wait_until
 
 pytestmark = pytest.mark.slow
@@ -141,19 +140,6 @@ def front(server: ServerHandle, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fro
         monkeypatch.setenv("ICONIQ_TELEMETRY_ENDPOINT", f.url)
         yield f
 
-
-def stored(server: ServerHandle, ids: list[str]) -> dict[str, int]:
-    """How many times the server's database holds each of these event ids."""
-    db = sqlite3.connect(server.database_url.removeprefix("sqlite:///"))
-    try:
-        rows = db.execute(
-            "SELECT event_id, count(*) FROM events WHERE event_id IN (SELECT value FROM"
-            " json_each(?)) GROUP BY event_id",
-            (json.dumps(ids),),
-        ).fetchall()
-    finally:
-        db.close()
-    return {event_id: n for event_id, n in rows}
 
 
 def spool_ids(spool: Path) -> list[str]:

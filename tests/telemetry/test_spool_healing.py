@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.server import ServerHandle, running_server
+from tests.support.server import ServerHandle, running_server, stored
 from tests.telemetry.conftest import cli, cli_at_once, fill_spool, wait_no_flusher
 
 EVENTS = 3000
@@ -47,21 +47,6 @@ def server() -> Iterator[ServerHandle]:
     with running_server() as srv:
         yield srv
 
-
-def stored(server: ServerHandle, ids: list[str]) -> dict[str, int]:
-    """How many times the server's database holds each of these event ids."""
-    import sqlite3
-
-    db = sqlite3.connect(server.database_url.removeprefix("sqlite:///"))
-    try:
-        rows = db.execute(
-            "SELECT event_id, count(*) FROM events WHERE event_id IN (SELECT value FROM"
-            " json_each(?)) GROUP BY event_id",
-            (json.dumps(ids),),
-        ).fetchall()
-    finally:
-        db.close()
-    return {event_id: n for event_id, n in rows}
 
 
 def damage(path: Path, kind: str) -> None:

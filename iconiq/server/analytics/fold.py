@@ -30,6 +30,10 @@ _TEMP = ("an_fold_added", "an_fold_removed")
 _COLS = ", ".join(("id", "sign", *PENDING_COLUMNS))
 # Fewer pending rows than this: skip ANALYZE of the temporary tables.
 _ANALYZE_AT = 1000
+# A read folds what is pending itself (answers exact as of the read) unless a flood left
+# more rows than this: then it answers from the rollups as last folded, says so, and the
+# periodic folder catches up, so no reader waits seconds on someone else's upload burst.
+READ_FOLD_LIMIT = 2_000
 
 log = logging.getLogger("iconiq.server.analytics.fold")
 
@@ -54,6 +58,22 @@ def fold(conn: Any, dialect: str, wait: bool = True) -> int:
         conn.rollback()
         raise
     return n
+
+
+def fold_for_read(conn: Any, dialect: str, limit: int | None = None) -> int:
+    """Fold before a read; how many pending rows were left to the periodic folder (0: none,
+    the answer is exact as of the read). ``limit`` defaults to ``READ_FOLD_LIMIT``."""
+    limit = READ_FOLD_LIMIT if limit is None else limit
+    count = f"SELECT count(*) FROM (SELECT 1 FROM an_pending LIMIT {int(limit) + 1}) AS p"
+    if dialect == "postgres" and conn.info.transaction_status == 0:
+        with conn.transaction():  # end the read's transaction before folding in its own
+            backlog = int(scalar(conn, dialect, count))
+    else:
+        backlog = int(scalar(conn, dialect, count))
+    if backlog > limit:
+        return backlog
+    fold(conn, dialect)
+    return 0
 
 
 def lock(conn: Any, dialect: str, wait: bool = True) -> bool:

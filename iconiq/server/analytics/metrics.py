@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from iconiq.server.analytics import adoption, growth, performance, usage
-from iconiq.server.analytics.fold import fold
+from iconiq.server.analytics.fold import READ_FOLD_LIMIT, fold_for_read
 from iconiq.server.analytics.query import Filters, Table, share
 
 Compute = Callable[[Any, str, Filters], Table]
@@ -88,11 +88,16 @@ _ALL = [
 
 
 def folding(compute: Compute) -> Compute:
-    """``compute`` after folding the pending rollup rows: answers are exact as of the read."""
+    """``compute`` after folding the pending rollup rows: answers are exact as of the read,
+    except after an upload burst too large to fold within a read (the note says so)."""
 
     def run(conn: Any, dialect: str, f: Filters) -> Table:
-        fold(conn, dialect)
-        return compute(conn, dialect, f)
+        left = fold_for_read(conn, dialect)
+        table = compute(conn, dialect, f)
+        if not left:
+            return table
+        lag = f"more than {READ_FOLD_LIMIT:,} new events are still being folded in"
+        return replace(table, note=f"{table.note}; {lag}" if table.note else lag)
 
     return run
 

@@ -29,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from iconiq.errors import InvalidInput
 from iconiq.server import sessions
 from iconiq.server.analytics import assets, views
-from iconiq.server.analytics.fold import fold
+from iconiq.server.analytics.fold import fold_for_read
 from iconiq.server.analytics.metrics import METRICS, SECTIONS, Metric
 from iconiq.server.analytics.query import Filters, Table, date_of
 from iconiq.server.analytics.top import ranked
@@ -126,7 +126,7 @@ def choices(request: Request, f: Filters) -> dict[str, list[str]]:
     filter menus; the selected value is added by the template when it is not among them)."""
     store = request.app.state.store
     with store.connection() as conn:
-        fold(conn, store.dialect)
+        fold_for_read(conn, store.dialect)
         out = {}
         for col in ("version", "command"):
             rows, _ = ranked(
