@@ -281,3 +281,40 @@ def test_no_flusher_while_a_back_off_holds(
     assert collector.counts["requests"] == 0
     assert cli("telemetry", "flush").returncode == 0  # the user's flush does not wait
     assert pending(spool_path) == 0 and len(collector.stored) == 153
+
+
+def test_answer_handling_through_an_injected_mock_transport(spool_path: Path) -> None:
+    """The seam: the same retry, Retry-After and 413 handling with httpx.MockTransport."""
+    import gzip
+
+    import httpx
+
+    from iconiq.telemetry import flush
+    from tests.support.httpx_sender import HttpxSender
+
+    ids = fill_spool(spool_path, 6)
+    seen: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        events = json.loads(gzip.decompress(request.content))["events"]
+        seen.append(len(events))
+        if len(seen) == 1:
+            return httpx.Response(429, headers={"Retry-After": "3"})
+        if len(events) > 3:
+            return httpx.Response(413)
+        return httpx.Response(200, json={"accepted": len(events), "duplicates": 0, "rejected": []})
+
+    slept: list[float] = []
+    with Spool(spool_path) as spool, HttpxSender(httpx.MockTransport(handler)) as http:
+        result = flush.deliver(
+            spool, http, "https://collector.test", deadline=time.monotonic() + 60,
+            sleep=slept.append,
+        )
+        assert result.delivered and result.uploaded == len(ids) and spool.pending()[0] == 0
+    assert seen == [6, 6, 3, 3] and len(slept) == 1 and slept[0] >= 3
+    assert all(r.headers["content-encoding"] == "gzip" for r in http.requests)
+    assert all(r.headers["user-agent"].startswith("iconiq/") for r in http.requests)
+
+    with HttpxSender(httpx.MockTransport(lambda r: httpx.Response(200, text="<html>"))) as http:
+        with pytest.raises(transport.NotTheApi):
+            transport.post_batch(http, "https://collector.test", ['{"a":1}'])
