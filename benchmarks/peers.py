@@ -1,6 +1,7 @@
 """Wall time a short command pays for its telemetry: iconiq vs peer SDKs.
 
-    .venv/bin/python benchmarks/peers.py [--runs 9] [--cap 120]
+    .venv/bin/python benchmarks/peers.py [--runs 9] [--cap 120] [--peers none,iconiq]
+        [--baseline-src /tmp/base]
 
 The same short command (``benchmarks/_peer_job.py``: a few ms of hashing) runs
 as a fresh process with no telemetry, with iconiq's (spool + detached flusher),
@@ -14,6 +15,11 @@ telemetry, all measured side by side in this one run (runs interleaved).
 A first probe run of every cell (not counted) warms caches; a cell whose probe
 takes over 3 s gets 3 runs, all such runs side by side at the end (they only
 wait on the network); a run is cut at ``--cap`` seconds and shown as ``>cap``.
+``--baseline-src DIR`` adds a row for another checkout's iconiq (first on
+``PYTHONPATH``), measured in the same rounds. Bytecode is cached under a
+temporary ``PYTHONPYCACHEPREFIX`` (as an installed package is; this machine sets
+``PYTHONDONTWRITEBYTECODE``, which makes every run compile the iconiq modules it
+imports again: ``--compile-every-run`` keeps that, as earlier runs measured).
 """
 
 from __future__ import annotations
@@ -35,8 +41,11 @@ from _endpoints import BlackHole, Collector, closed_port  # noqa: E402
 JOB = str(Path(__file__).resolve().parent / "_peer_job.py")
 PROBE_CAP = 3.0
 SLOW_RUNS = 3
-PEERS = ["none", "iconiq", "posthog", "segment", "seed", "cli-off", "cli-on"]
+PEERS = ["none", "iconiq", "iconiq-base", "posthog", "segment", "seed", "cli-off", "cli-on"]
+BASELINE: dict[str, str] = {}  # "src": the baseline checkout, when given
+COMPILE_EVERY_RUN: list[bool] = []  # [True]: keep PYTHONDONTWRITEBYTECODE
 LABELS = {
+    "iconiq-base": "iconiq, baseline checkout",
     "cli-off": "iconiq icon --model local, DO_NOT_TRACK=1",
     "cli-on": "iconiq icon --model local, telemetry on",
     "none": "no telemetry",
@@ -59,16 +68,25 @@ def env_for(endpoint: str, home: str) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in {"DO_NOT_TRACK", "ICONIQ_TELEMETRY_DISABLED", "ICONIQ_TELEMETRY_DEBUG"}
+        if k not in {"DO_NOT_TRACK", "ICONIQ_TELEMETRY_DISABLED", "ICONIQ_TELEMETRY_DEBUG",
+                     "PYTHONDONTWRITEBYTECODE"}
         and not k.lower().endswith("_proxy")
     }
     env.update(ICONIQ_HOME=home, ICONIQ_TELEMETRY_ENDPOINT=endpoint, NO_PROXY="*")
+    if COMPILE_EVERY_RUN:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    else:
+        env["PYTHONPYCACHEPREFIX"] = str(Path(home).parent / "pycache")
     return env
 
 
 def timed(peer: str, endpoint: str, home: str, cap: float) -> float:
     """Wall time of one run of the job, from spawn to exit (cap when it had to be cut)."""
     argv, env = [sys.executable, JOB, peer, endpoint], env_for(endpoint, home)
+    if peer == "iconiq-base":  # the baseline checkout's iconiq, its own spool
+        argv[2] = "iconiq"
+        env["PYTHONPATH"] = BASELINE["src"]
+        env["ICONIQ_HOME"] = home = str(Path(home, "baseline"))
     if peer.startswith("cli-"):  # the real CLI, its own telemetry on or off
         out = str(Path(home, "icon.png"))
         argv = [sys.executable, "-m", "iconiq", "icon", "--model", "local", "--prompt",
@@ -103,9 +121,9 @@ def settle(home: str, limit: float) -> None:
         return
     from iconiq.telemetry.spawn import flusher_running
 
-    spool = Path(home, "telemetry.db")
+    spools = [Path(home, "telemetry.db"), Path(home, "baseline", "telemetry.db")]
     deadline = time.monotonic() + limit
-    while flusher_running(spool) and time.monotonic() < deadline:
+    while any(flusher_running(s) for s in spools) and time.monotonic() < deadline:
         time.sleep(0.02)
 
 
@@ -117,6 +135,8 @@ def measure(
     homes: dict[str, str],
     settle_s: float = 2.0,
 ) -> dict[tuple[str, str], list[float]]:
+    for home in homes.values():
+        Path(home, "baseline").mkdir(exist_ok=True)
     samples: dict[tuple[str, str], list[float]] = {}
     slow: list[tuple[str, str]] = []
     for where, url in endpoints.items():
@@ -161,9 +181,26 @@ def main() -> int:
         default=2.0,
         help="seconds to wait for a detached iconiq flusher after each fast run (0: none)",
     )
+    parser.add_argument("--peers", help="comma-separated subset of " + ",".join(PEERS))
+    parser.add_argument("--baseline-src", help="another checkout's root: adds iconiq-base")
+    parser.add_argument(
+        "--compile-every-run", action="store_true",
+        help="no bytecode cache: every run compiles what it imports (PYTHONDONTWRITEBYTECODE)",
+    )
     args = parser.parse_args()
+    if args.compile_every_run:
+        COMPILE_EVERY_RUN.append(True)
 
-    peers = [p for p in PEERS if p not in {"iconiq", "cli-on"} or iconiq_available()]
+    wanted = args.peers.split(",") if args.peers else PEERS
+    if args.baseline_src:
+        BASELINE["src"] = args.baseline_src
+        wanted = [*wanted, "iconiq-base"]
+    elif "iconiq-base" in wanted:
+        wanted = [p for p in wanted if p != "iconiq-base"]
+    peers = [p for p in PEERS if p in wanted]
+    peers = [p for p in peers if p not in {"iconiq", "cli-on"} or iconiq_available()]
+    needed = {"none", *(["cli-off"] if "cli-on" in peers else [])}
+    peers = [p for p in PEERS if p in peers or p in needed]
     collector, hole = Collector(), BlackHole()
     endpoints = {
         "up": collector.url,
@@ -204,6 +241,8 @@ def main() -> int:
     print("Ratios: to no telemetry; the iconiq CLI rows to the same command with DO_NOT_TRACK=1.")
     print(f"After each fast run the script waited up to {args.settle:g} s for iconiq's detached"
           " flusher (off the user's path) so its CPU is not charged to the next command.")
+    cache = "none (every run compiles)" if COMPILE_EVERY_RUN else "cached (PYTHONPYCACHEPREFIX)"
+    print(f"Bytecode: {cache}.")
     print(f"Measured in {total:.0f} s; load average at the end "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs.")
     if "iconiq" not in peers:

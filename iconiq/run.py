@@ -8,7 +8,12 @@ hands it to telemetry. Nothing here imports anything heavy.
 from __future__ import annotations
 
 import time
-from typing import Any
+
+# ``typing.TYPE_CHECKING`` without importing typing (~4 ms of CPU for a host that
+# records an event); mypy treats a name ``TYPE_CHECKING`` the same way.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class Run:

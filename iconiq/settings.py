@@ -2,26 +2,57 @@
 
 Known keys are declared in ``KNOWN`` with their type; secrets are stored with
 file mode 0600 and only ever shown masked.
+
+Telemetry reads this module on the recording path of every command that has a
+config file, so it imports only ``os`` at load time: ``tomllib`` when a file is
+read, ``tomli_w`` when one is written (no ``dataclasses``, whose import pulls in
+``inspect``: about 9 ms of CPU).
 """
 
 from __future__ import annotations
 
 import os
-import tomllib
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from iconiq import paths
 from iconiq.errors import InvalidInput, OutputError
 
+if TYPE_CHECKING:
+    from pathlib import Path
 
-@dataclass(frozen=True)
+
 class Setting:
+    """One known key: its type, its help line, whether it is a secret (immutable)."""
+
+    __slots__ = ("key", "kind", "help", "secret")
+
     key: str
     kind: type
     help: str
-    secret: bool = False
+    secret: bool
+
+    def __init__(self, key: str, kind: type, help: str, secret: bool = False) -> None:  # noqa: A002
+        for name, value in (("key", key), ("kind", kind), ("help", help), ("secret", secret)):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Setting is immutable: cannot set {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Setting):
+            return NotImplemented
+        return (self.key, self.kind, self.help, self.secret) == (
+            other.key, other.kind, other.help, other.secret
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.key, self.kind, self.help, self.secret))
+
+    def __repr__(self) -> str:
+        return (
+            f"Setting(key={self.key!r}, kind={self.kind.__name__}, help={self.help!r},"
+            f" secret={self.secret})"
+        )
 
 
 KNOWN: dict[str, Setting] = {
@@ -45,6 +76,8 @@ def mask(value: str) -> str:
 
 def load(path: Path | None = None) -> dict[str, Any]:
     """Read the whole settings file as a nested dict ({} when it does not exist)."""
+    import tomllib
+
     path = path or paths.config_path()
     try:
         with path.open("rb") as f:

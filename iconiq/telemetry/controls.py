@@ -97,6 +97,7 @@ _COUNTER_LABELS = {
     "exported": "Exported to a file",
     "record_errors": "Recording errors",
     "corrupt_spools": "Corrupt spools set aside",
+    "flusher_runs": "Flusher runs",
 }
 
 
@@ -157,6 +158,9 @@ def status() -> dict[str, Any]:
         "last_rejection": None,
         "next_attempt": None,
         "flusher_running": False,
+        "next_upload": None,
+        "flusher_runs": 0,
+        "flusher_cpu_s": 0.0,
         "counters": {},
     }
     out["dropped_locked"], out["record_errors"] = dropped_counts(path)
@@ -184,6 +188,9 @@ def status() -> dict[str, Any]:
             last_error_at=_iso(spool.get_int("last_error_ms")),
             last_rejection=spool.get("last_rejection"),
             next_attempt=_iso(next_ms) if next_ms > now_ms() else None,
+            next_upload=_iso(spool.get_int("flush_at_ms")),
+            flusher_runs=spool.get_int("flusher_runs"),
+            flusher_cpu_s=round(spool.get_int("flusher_cpu_ms") / 1000, 3),
             counters=_counters(spool),
         )
 
@@ -227,7 +234,7 @@ def describe(info: dict[str, Any]) -> list[tuple[str, str]]:
             f" {info['record_errors']} (recording errors)",
         ),
     ]
-    shown = ("uploaded", "dropped", "rejected", "dropped_corrupt", "record_errors")
+    shown = ("uploaded", "dropped", "rejected", "dropped_corrupt", "record_errors", "flusher_runs")
     for key, count in info["counters"].items():
         if count and key not in shown:
             rows.append((_COUNTER_LABELS.get(key, key.replace("_", " ").capitalize()), str(count)))
@@ -239,8 +246,21 @@ def describe(info: dict[str, Any]) -> list[tuple[str, str]]:
         ),
         ("Next attempt", info["next_attempt"] or "after the next command"),
         ("Flusher running", "yes" if info["flusher_running"] else "no"),
+        ("Delivery cost", _cost(info)),
     ]
+    if info["next_upload"]:
+        rows.insert(-2, ("Next upload", f"scheduled for {info['next_upload']}"))
     return rows
+
+
+def _cost(info: dict[str, Any]) -> str:
+    """What uploading cost this machine, as the flushers recorded it themselves."""
+    runs, cpu = info["flusher_runs"], info["flusher_cpu_s"]
+    if not runs:
+        return "no flusher has run yet"
+    plural = "s" if runs != 1 else ""
+    each = cpu * 1000 / runs
+    return f"{runs} flusher run{plural}, {cpu:.2f} s of CPU in all ({each:.0f} ms a run)"
 
 
 def _rejected(info: dict[str, Any]) -> str:

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
 
 from iconiq import __version__
 from iconiq.run import Run
 from iconiq.telemetry import schema
 from iconiq.telemetry.spool import uuid4
+
+# ``typing.TYPE_CHECKING`` without importing typing (~4 ms of CPU for a host that
+# records an event); mypy treats a name ``TYPE_CHECKING`` the same way.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
 

@@ -6,6 +6,16 @@ the kernel drops when the process dies, so a kill -9 never leaves it stuck),
 uploads what is queued, records the outcome and the next attempt time in the
 spool, and exits. A watchdog thread ends it after ``HARD_LIMIT_S`` whatever it
 is doing: it never lingers, never loops while offline.
+
+A command that records an event when no upload is due yet starts a *scheduled*
+flusher: the same program, told by ``DELAY_ENV`` (milliseconds, in its
+environment, never on its command line) to sleep until the upload is due. It
+sleeps before importing anything for the upload, holding no lock, so
+``iconiq telemetry flush`` is never kept waiting by it (see ``iconiq.telemetry.due``).
+
+Each run adds itself to the spool's ``flusher_runs`` and its own CPU time (user
++ system, start-up included, up to that write) to ``flusher_cpu_ms``, shown by
+``iconiq telemetry status``.
 """
 
 from __future__ import annotations
@@ -15,10 +25,16 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from iconiq.telemetry.spawn import Lock
+    from iconiq.telemetry.spool import Spool
 
 HARD_LIMIT_S = 120.0
 # New batches and retries stop this long before the hard limit.
 SOFT_MARGIN_S = 20.0
+MAX_DELAY_S = 3600.0
 
 
 def _watchdog(limit: float) -> None:
@@ -27,25 +43,27 @@ def _watchdog(limit: float) -> None:
     timer.start()
 
 
-def acquire_lock(spool_path: Path, timeout: float) -> object | None:
+def acquire_lock(spool_path: Path, timeout: float) -> Lock | None:
     """The flusher lock of this spool, or None when another process holds it."""
-    from filelock import FileLock, Timeout
+    from iconiq.telemetry.spawn import acquire_lock as acquire
 
-    from iconiq.telemetry.spawn import lock_path
+    return acquire(spool_path, timeout)
 
-    lock = FileLock(
-        lock_path(spool_path),
-        timeout=timeout,
-        mode=0o600,
-        preserve_lock_file=True,
-        fallback_to_soft=False,
-        thread_local=False,
-    )
+
+def cpu_ms() -> int:
+    """CPU time (user + system) this process used so far, in milliseconds."""
+    times = os.times()
+    return int((times.user + times.system) * 1000)
+
+
+def _delay_s() -> float:
+    from iconiq.telemetry.due import DELAY_ENV
+
     try:
-        lock.acquire()
-    except Timeout:
-        return None
-    return lock
+        delay = float(os.environ.get(DELAY_ENV, "0")) / 1000
+    except ValueError:
+        return 0.0
+    return min(max(0.0, delay), MAX_DELAY_S)
 
 
 def run(spool_path: Path, *, limit: float = HARD_LIMIT_S) -> int:
@@ -57,7 +75,9 @@ def run(spool_path: Path, *, limit: float = HARD_LIMIT_S) -> int:
     if not decision.decide().enabled or not spool_path.exists():
         return 0
     lock = acquire_lock(spool_path, timeout=0.5)
-    if lock is None:
+    if lock is None:  # another flusher is at work: it uploads what is queued
+        with Spool(spool_path) as spool:
+            _count_run(spool)
         return 0
 
     def flush_once(spool: Spool) -> flush.Result:
@@ -66,27 +86,54 @@ def run(spool_path: Path, *, limit: float = HARD_LIMIT_S) -> int:
         problem = decision.endpoint_problem(base_url)
         if problem:
             result = flush.Result(error=problem)
+            flush.record(spool, result)
         else:
             with transport.client() as http:
-                result = flush.deliver(
-                    spool,
-                    http,
-                    base_url,
-                    deadline=deadline,
-                    still_wanted=lambda: decision.decide().enabled,
-                )
-        flush.record(spool, result)
+                for last_pass in (False, True):
+                    result = flush.deliver(
+                        spool,
+                        http,
+                        base_url,
+                        deadline=deadline,
+                        still_wanted=lambda: decision.decide().enabled,
+                    )
+                    flush.record(spool, result)
+                    _end_claim(spool)
+                    # An event appended while this run was finishing saw its claim and
+                    # started nothing: take it now (later ones make their own claim).
+                    if last_pass or not result.delivered or not spool.pending()[0]:
+                        break
         spool.set(flusher_pid=None)
+        _count_run(spool)
         return result
 
     result = healing(spool_path, flush_once)  # a damaged spool is healed, then flushed
     return 0 if result.delivered else 1
 
 
+def _end_claim(spool: Spool) -> None:
+    """Let the next command claim an upload (``iconiq.telemetry.due``), unless the claim
+    is a later upload another command scheduled."""
+    from iconiq.telemetry.spool import now_ms
+
+    if spool.get_int("flush_at_ms") <= now_ms():
+        spool.set(flush_at_ms=None)
+
+
+def _count_run(spool: Spool) -> None:
+    """Add this run and its CPU time (start-up included) to the spool's totals."""
+    _end_claim(spool)
+    spool.bump("flusher_runs")
+    spool.bump("flusher_cpu_ms", cpu_ms())
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
         return 2
+    delay = _delay_s()
+    if delay:
+        time.sleep(delay)  # a scheduled upload: nothing imported, no lock held
     _watchdog(HARD_LIMIT_S)
     try:
         return run(Path(args[0]))

@@ -20,9 +20,6 @@ from pathlib import Path
 
 from iconiq.run import Run
 
-# How long a command's claim to start a flusher holds before another may try.
-CLAIM_MS = 30_000
-
 NOTICE = """\
 \U0001f680 Welcome to Iconiq!
 
@@ -180,22 +177,23 @@ def _record(run: Run) -> None:
 
     path = paths.telemetry_db_path()
     try:
-        claimed = _store(run, path, RECORD_BUDGET_S)
+        delay = _store(run, path, RECORD_BUDGET_S)
     except Exception as exc:  # noqa: BLE001 - counted, never raised
         _count_dropped(path, exc)
         return
-    if claimed:
+    if delay is not None:  # this command claimed the next upload (``iconiq.telemetry.due``)
         from iconiq.telemetry.spawn import flusher_running, spawn_flusher
 
-        if not flusher_running(path):
-            spawn_flusher(path)
+        if delay > 0 or not flusher_running(path):  # a running one takes this event too
+            spawn_flusher(path, delay_ms=delay)
 
 
-def _store(run: Run, path: Path, budget_s: float) -> bool:
-    """Append the event (healing a damaged spool once); whether a flusher is due."""
+def _store(run: Run, path: Path, budget_s: float) -> int | None:
+    """Append the event (healing a damaged spool once); when a flusher it starts should
+    upload (ms from now), or None: start none."""
     import sqlite3
 
-    from iconiq.telemetry import event
+    from iconiq.telemetry import due, event
     from iconiq.telemetry.spool import heal_damaged, is_corrupt, open_healing
 
     payload: dict[str, object] | None = None
@@ -206,9 +204,9 @@ def _store(run: Run, path: Path, budget_s: float) -> bool:
             if payload is None:
                 payload = event.build(run, spool.install_id())
                 body = event.dumps(payload)
-            claimed = spool.append(str(payload["event_id"]), body, claim_ms=CLAIM_MS)
+            delay = spool.append(str(payload["event_id"]), body, interval_ms=due.interval_ms())
             _debug(body)  # printed once stored: a dropped event is counted, not shown
-            return claimed
+            return delay
         except sqlite3.DatabaseError as exc:
             if attempt == 2 or not is_corrupt(exc):
                 raise

@@ -165,16 +165,14 @@ def _purge(spool: Spool, remote: bool) -> tuple[int, bool]:
 
 
 def _delete_with_retry(http: Any, url: str, install_id: str) -> None:
-    import tenacity
-
     from iconiq.telemetry import transport
 
-    tenacity.Retrying(
-        retry=tenacity.retry_if_exception_type(transport.Retryable),
-        wait=tenacity.wait_exponential(multiplier=0.5, max=5.0),
-        stop=tenacity.stop_after_attempt(3),
-        reraise=True,
-    )(transport.delete_install, http, url, install_id)
+    flush.retrying(
+        lambda: transport.delete_install(http, url, install_id),
+        attempts=3,
+        deadline=time.monotonic() + 60.0,
+        cap=5.0,
+    )
 
 
 def _open_text(path: Path, mode: str, gz: bool) -> IO[str]:

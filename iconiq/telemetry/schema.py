@@ -6,9 +6,13 @@ them), so both agree on the contract in shared/design.md.
 
 from __future__ import annotations
 
-from typing import Final
-
 from iconiq.errors import ERROR_TYPES
+
+# ``typing.TYPE_CHECKING`` without importing typing (~4 ms of CPU for a host that
+# records an event); mypy treats a name ``TYPE_CHECKING`` the same way.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Final
 
 SCHEMA_VERSION: Final = 1
 
@@ -61,3 +65,4 @@ __all__ = [
     "REQUIRED",
     "SCHEMA_VERSION",
 ]
+

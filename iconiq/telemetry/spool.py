@@ -25,9 +25,14 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
 
-T = TypeVar("T")
+# ``typing.TYPE_CHECKING`` without importing typing (~4 ms of CPU for a host that
+# records an event); mypy treats a name ``TYPE_CHECKING`` the same way.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 5000
 # All a command may wait for the spool's lock (open, read the install id, append).
@@ -213,13 +218,14 @@ class Spool:
         *,
         max_events: int = MAX_EVENTS,
         max_bytes: int = MAX_BYTES,
-        claim_ms: int | None = None,
-    ) -> bool:
+        interval_ms: int | None = None,
+    ) -> int | None:
         """Queue one event, dropping (and counting) the oldest beyond the caps.
 
-        With ``claim_ms``, also claim the right to start a flusher: when the
-        persisted next-attempt time has passed, push it ``claim_ms`` ahead and
-        return True (the caller spawns); otherwise return False.
+        With ``interval_ms``, also ask the delivery rule (``iconiq.telemetry.due``)
+        in the same transaction whether this command starts a flusher: the answer
+        is the delay in ms after which that flusher uploads (0: at once), and the
+        claim is stored as ``flush_at_ms``; None means start nothing.
         """
         now = now_ms()
         with self.transaction() as db:
@@ -230,13 +236,19 @@ class Spool:
             n, size = db.execute("SELECT n, bytes FROM totals WHERE id = 1").fetchone()
             if n > max_events or size > max_bytes:
                 _bump(db, "dropped", _drop_oldest(db, n, size, max_events, max_bytes))
-            if claim_ms is None:
-                return False
-            next_at = _int(db.execute("SELECT value FROM state WHERE key='next_attempt_ms'"))
-            if now < next_at:
-                return False
-            _put(db, {"next_attempt_ms": now + claim_ms})
-            return True
+                n = db.execute("SELECT n FROM totals WHERE id = 1").fetchone()[0]
+            if interval_ms is None:
+                return None
+            from iconiq.telemetry import due
+
+            marks = ",".join("?" * len(due.KEYS))
+            rows = db.execute(f"SELECT key, value FROM state WHERE key IN ({marks})", due.KEYS)
+            state = {str(k): _as_int(v) for k, v in rows}
+            at = due.schedule(now, int(n), state, interval_ms)
+            if at is None:
+                return None
+            _put(db, {"flush_at_ms": at})
+            return at - now
 
     def pending(self) -> tuple[int, int]:
         """(events queued, bytes queued)."""
@@ -309,10 +321,9 @@ class Spool:
         return n
 
 
-def _int(cursor: sqlite3.Cursor) -> int:
-    row = cursor.fetchone()
+def _as_int(value: object) -> int:
     try:
-        return int(row[0]) if row and row[0] is not None else 0
+        return int(str(value)) if value is not None else 0
     except ValueError:
         return 0
 

@@ -18,6 +18,7 @@ STATUS_KEYS = {
     "dropped_locked", "dropped_corrupt", "record_errors",
     "oldest_pending_age_s", "last_upload", "last_error", "last_error_at", "next_attempt",
     "flusher_running", "state", "counters", "last_rejection",
+    "next_upload", "flusher_runs", "flusher_cpu_s",
 }  # fmt: skip
 
 

@@ -11,11 +11,10 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 from freezegun import freeze_time
 
-from iconiq.telemetry import flush, manage
+from iconiq.telemetry import flush, manage, transport
 from iconiq.telemetry.spawn import spawn_flusher
 from iconiq.telemetry.spool import Spool
 from tests.telemetry.collector import Collector
@@ -55,7 +54,7 @@ def test_retry_after_is_honoured_then_delivered(collector: Collector, spool_path
         slept.append(seconds)
         collector.mode = "ok"
 
-    with Spool(spool_path) as s, httpx.Client() as http:
+    with Spool(spool_path) as s, transport.client() as http:
         result = flush.deliver(s, http, collector.url, deadline=time.monotonic() + 60, sleep=sleep)
     assert result.delivered and set(collector.stored) == set(ids)
     assert len(slept) == 1 and slept[0] >= 7
@@ -67,7 +66,7 @@ def test_retry_after_beyond_the_deadline_is_persisted(
     fill_spool(spool_path, 3)
     collector.mode, collector.retry_after = "429", 600
     start = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
-    with freeze_time(start), Spool(spool_path) as s, httpx.Client() as http:
+    with freeze_time(start), Spool(spool_path) as s, transport.client() as http:
         result = flush.deliver(s, http, collector.url, deadline=time.monotonic() + 30)
         assert result.error == "HTTP 429" and result.retry_after == 600
         flush.record(s, result)
@@ -84,10 +83,12 @@ def test_backoff_persisted_in_the_spool(spool_path: Path) -> None:
             flush.record(s, flush.Result(error="connection failed"), rng=rng)
             first = s.get_int("next_attempt_ms") - t0
             assert 24_000 <= first <= 36_000
-            assert s.append("a", "{}", claim_ms=30_000) is False  # inside the window
+            assert s.append("a", "{}", interval_ms=60_000) is None  # inside the window
         with freeze_time(start + dt.timedelta(seconds=37)):
-            assert s.append("b", "{}", claim_ms=30_000) is True  # due: this command spawns
-            assert s.append("c", "{}", claim_ms=30_000) is False  # the claim holds
+            # Past the back-off: this command starts a flusher, scheduled for the end of
+            # the interval since the last attempt (60 s after it, 23 s from now).
+            assert s.append("b", "{}", interval_ms=60_000) == 23_000
+            assert s.append("c", "{}", interval_ms=60_000) is None  # the claim holds
             flush.record(s, flush.Result(error="connection failed"), rng=rng)
             second = s.get_int("next_attempt_ms") - (t0 + 37_000)
             assert 48_000 <= second <= 72_000  # doubled
