@@ -54,7 +54,7 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
         settings = settings.with_(admin_token=secrets.token_urlsafe(32))
     store = store or open_store(settings.database_url, pool_size=settings.pool_size)
     store.migrate()
-    limit_store = LimitStore(settings.rate_limit_storage)
+    limit_store = LimitStore(settings.rate_limit_storage, settings.rate_limit_salt)
     limiter = RateLimiter(settings.rate_limit, limit_store) if settings.rate_limit else None
     geo.warm()
 

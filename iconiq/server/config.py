@@ -15,6 +15,7 @@ ICONIQ_FOLD_INTERVAL         seconds between folds of pending rollup rows (defau
 ICONIQ_RATE_LIMIT            per client address, ``limits`` notation (default
                              "120/minute"; "off" disables)
 ICONIQ_RATE_LIMIT_STORAGE    ``limits`` storage URI (default memory://; redis://... to share)
+ICONIQ_RATE_LIMIT_SALT       key hashing addresses into shared limiter keys (same on every instance)
 ICONIQ_TRUSTED_PROXIES       comma-separated CIDRs whose X-Forwarded-For is believed
 ICONIQ_DB_POOL_SIZE          PostgreSQL pool size (default 10)
 ICONIQ_TOP_VALUES            breakdowns, menus and per-value tables show this many values
@@ -121,6 +122,7 @@ class ServerSettings:
     fold_interval: float = 5.0
     rate_limit: str | None = "120/minute"
     rate_limit_storage: str = "memory://"
+    rate_limit_salt: str = "iconiq-rate-limit"
     trusted_proxies: tuple[Network, ...] = ()
     pool_size: int = 10
     host: str = "127.0.0.1"
@@ -166,6 +168,7 @@ class ServerSettings:
             fold_interval=float(_int_env("ICONIQ_FOLD_INTERVAL", 5)),
             rate_limit=rate_limit,
             rate_limit_storage=env.get("ICONIQ_RATE_LIMIT_STORAGE", "").strip() or "memory://",
+            rate_limit_salt=env.get("ICONIQ_RATE_LIMIT_SALT", "").strip() or "iconiq-rate-limit",
             trusted_proxies=parse_networks(env.get("ICONIQ_TRUSTED_PROXIES", "")),
             pool_size=_int_env("ICONIQ_DB_POOL_SIZE", 10, 1),
             allowed_hosts=parse_hosts(env.get("ICONIQ_ALLOWED_HOSTS", "")),

@@ -48,7 +48,7 @@ class StoreUnavailable(Exception):
 class LimitStore:
     """A ``limits`` storage, address keys, and the store's health (logged per outage)."""
 
-    def __init__(self, storage_uri: str) -> None:
+    def __init__(self, storage_uri: str, salt: str = "iconiq-rate-limit") -> None:
         options: dict[str, float | str | bool] = {}
         if storage_uri.startswith(("redis://", "rediss://", "redis+unix://")):
             options = {"socket_timeout": STORE_TIMEOUT, "socket_connect_timeout": STORE_TIMEOUT}
@@ -58,10 +58,7 @@ class LimitStore:
             raise InvalidInput(f"rate limit storage setting: {exc}") from exc
         self.shared = not storage_uri.startswith("memory://")
         # Keys are per-process-salted only when the storage is per-process.
-        salt = (
-            os.environ.get("ICONIQ_RATE_LIMIT_SALT", "iconiq-rate-limit") if self.shared else None
-        )
-        self._salt = (salt or os.urandom(16).hex()).encode()
+        self._salt = (salt if self.shared else os.urandom(16).hex()).encode()
         self._down = False
         self._failed_at = 0.0
         self._lock = threading.Lock()
