@@ -23,11 +23,13 @@ import json
 import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from tests.support.loopback import LoopbackServer
 
-class Collector:
+
+class Collector(LoopbackServer):
     def __init__(self) -> None:
         self.mode = "ok"
         self.retry_after = 1
@@ -41,22 +43,10 @@ class Collector:
         self.lock = threading.Lock()
         self.received = threading.Event()
         self._release = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__(_handler(self))
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> Collector:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
+    def stopping(self) -> None:
         self._release.set()
-        self._server.shutdown()
-        self._server.server_close()
 
     def wire(self) -> bytes:
         with self.lock:

@@ -13,12 +13,13 @@ import json
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from tests.support.chaos_proxy import _forward
+from tests.support.loopback import LoopbackServer
 from tests.support.server import ServerHandle, running_server, stored
 from tests.telemetry.conftest import cli, fill_spool, wait_no_flusher, wait_until
 
@@ -32,7 +33,7 @@ _NGINX_413 = (
 _PORTAL = b"<!doctype html><html><body><h1>Welcome to Airport Wi-Fi</h1>Sign in</body></html>"
 
 
-class Front:
+class Front(LoopbackServer):
     """An endpoint on 127.0.0.1 that answers per ``mode``, or passes requests upstream.
 
     mode = "pass"         forward to ``upstream`` (the real iconiq-server)
@@ -55,21 +56,7 @@ class Front:
         self.counts: Counter[str] = Counter()
         self.sizes: list[int] = []
         self.lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> Front:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(_handler(self))
 
 
 def _handler(front: Front) -> type[BaseHTTPRequestHandler]:
