@@ -6,7 +6,7 @@ from typing import Any
 
 from iconiq.server.analytics.db import fetch
 from iconiq.server.analytics.query import Filters, Table, share
-from iconiq.server.analytics.top import OTHER, among, ranked, with_other
+from iconiq.server.analytics.top import OTHER, ranked, top_and_other, with_other
 from iconiq.server.calendar import date_of, week_end, week_of, week_sql, week_start
 
 
@@ -115,21 +115,18 @@ def versions(conn: Any, dialect: str, f: Filters) -> Table:
     if not top:
         return Table(["day", "version", "installs"], [])
     keys = [str(v) for (v,) in top]
-    inside, kp = among("version", keys)
-    rows = fetch(
+    rows = top_and_other(
         conn,
         dialect,
-        f"SELECT day, version, n FROM ({src}) AS s WHERE {inside}",
-        [*params, *kp],
+        "version",
+        keys,
+        more,
+        (
+            f"SELECT day, version, n FROM ({src}) AS s WHERE {{cond}}",
+            f"SELECT day, '{OTHER}', sum(n) FROM ({src}) AS s WHERE {{cond}} GROUP BY day",
+        ),
+        params,
     )
-    if more:
-        outside, kp = among("version", keys, inside=False)
-        rows += fetch(
-            conn,
-            dialect,
-            f"SELECT day, '{OTHER}', sum(n) FROM ({src}) AS s WHERE {outside} GROUP BY day",
-            [*params, *kp],
-        )
     order = {v: i for i, v in enumerate(sorted(keys))}
     rows.sort(key=lambda r: (int(r[0]), order.get(str(r[1]), len(order))))
     return Table(["day", "version", "installs"], [[date_of(int(d)), v, int(n)] for d, v, n in rows])

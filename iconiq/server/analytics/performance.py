@@ -14,7 +14,7 @@ from typing import Any
 from iconiq.server.analytics.db import fetch
 from iconiq.server.analytics.query import Filters, Table, share
 from iconiq.server.analytics.schema import bucket_bounds, bucket_value
-from iconiq.server.analytics.top import OTHER, among, ranked
+from iconiq.server.analytics.top import OTHER, ranked, top_and_other
 from iconiq.server.calendar import date_of
 
 _BOUNDS = bucket_bounds()
@@ -52,21 +52,18 @@ def histograms(conn: Any, dialect: str, f: Filters, metric: str) -> dict[str, di
     if not top:
         return out
     keys = [str(c) for (c,) in top]
-    inside, kp = among("command", keys)
-    rows = fetch(
+    rows = top_and_other(
         conn,
         dialect,
-        f"SELECT command, bucket, sum(n) {base} AND {inside} GROUP BY command, bucket",
-        [*params, *kp],
+        "command",
+        keys,
+        more,
+        (
+            f"SELECT command, bucket, sum(n) {base} AND {{cond}} GROUP BY command, bucket",
+            f"SELECT '{OTHER}', bucket, sum(n) {base} AND {{cond}} GROUP BY bucket",
+        ),
+        params,
     )
-    if more:
-        outside, kp = among("command", keys, inside=False)
-        rows += fetch(
-            conn,
-            dialect,
-            f"SELECT '{OTHER}', bucket, sum(n) {base} AND {outside} GROUP BY bucket",
-            [*params, *kp],
-        )
     for command, b, n in rows:
         out.setdefault(str(command), {})[int(b)] = int(n)
         out["*"][int(b)] = out["*"].get(int(b), 0) + int(n)

@@ -46,3 +46,23 @@ def among(column: str, keys: Sequence[Any], inside: bool = True) -> tuple[str, l
     """SQL ``column [NOT] IN (…)`` over ``keys`` and its parameters (``keys`` not empty)."""
     marks = ", ".join("?" for _ in keys)
     return f"{column} {'' if inside else 'NOT '}IN ({marks})", list(keys)
+
+
+def top_and_other(
+    conn: Any,
+    dialect: str,
+    column: str,
+    keys: Sequence[Any],
+    more: bool,
+    sql: tuple[str, str],
+    params: Sequence[Any],
+) -> list[tuple[Any, ...]]:
+    """Rows of ``sql[0]`` over the top ``keys`` of ``column``, then, when ``more`` values were
+    left out, rows of ``sql[1]`` (which labels them ``(other)``) over the rest. Each query
+    has a ``{cond}`` where the condition on ``column`` goes, after ``params``' placeholders."""
+    cond, kp = among(column, keys)
+    rows = fetch(conn, dialect, sql[0].format(cond=cond), [*params, *kp])
+    if more:
+        cond, kp = among(column, keys, inside=False)
+        rows += fetch(conn, dialect, sql[1].format(cond=cond), [*params, *kp])
+    return rows
