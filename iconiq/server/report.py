@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from iconiq.server.analytics.metrics import METRICS
+from iconiq.server.analytics.metrics import METRICS, SUMMARY_LABELS
 from iconiq.server.analytics.query import Filters, Table
 
 # The metrics the report shows, in order, and how many rows of each.
@@ -56,6 +56,8 @@ def render(tables: dict[str, Table], f: Filters, console: Console) -> None:
             )
             out.add_column(column.replace("_", " "), justify="right" if numeric else "left")
         for row in table.rows[:limit]:
+            if name == "summary":  # headline numbers by their labels, as on the dashboard
+                row = [SUMMARY_LABELS.get(row[0], row[0]), *row[1:]]
             out.add_row(*("—" if v is None else str(v) for v in row))
         if not table.rows:
             console.print(f"[dim]{METRICS[name].title}: no events in this range[/dim]")

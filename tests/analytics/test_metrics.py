@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from freezegun import freeze_time
 
+from iconiq.errors import InvalidInput
 from iconiq.server.analytics import pseudonym
 from iconiq.server.analytics.metrics import METRICS, compute
 from iconiq.server.analytics.query import Filters
@@ -50,7 +51,7 @@ def test_adoption(seeded: Store) -> None:
         "2026-03-02": 1, "2026-03-09": 1, "2026-03-10": 2, "2026-03-14": 1,
     }  # fmt: skip
     assert len(rows(seeded, "daily-active")) == 14
-    assert rows(seeded, "weekly-active") == [["2026-03-02", 1], ["2026-03-09", 3]]
+    assert rows(seeded, "weekly-active") == [["2026-03-02", 1, False], ["2026-03-09", 3, False]]
     assert nonzero(rows(seeded, "new-installs")) == {
         "2026-03-02": 1, "2026-03-09": 1, "2026-03-14": 1,
     }  # fmt: skip
@@ -128,12 +129,15 @@ def test_growth(seeded: Store) -> None:
         ["2026-03-02", 1, 0, 1, 1.0], ["2026-03-02", 1, 1, 1, 1.0],
         ["2026-03-09", 2, 0, 2, 1.0],
     ]  # fmt: skip
-    heavy = rows(seeded, "heavy-installs")
-    assert [(r[0], r[1], r[2]) for r in heavy] == [
-        (alias(seeded, 0), 3, 1), (alias(seeded, 1), 2, 2), (alias(seeded, 2), 1, 1),
-    ]  # fmt: skip
-    assert heavy[0][3] == 1.5  # 3 commands over a 14-day (two-week) range
-    assert rows(seeded, "feature-gaps") == [["icon", 5, 2, 0.4, "timeout"]]
+    # install, commands, active days, active weeks, commands per week, CI share, OS,
+    # first seen, last seen: 3 commands over a 14-day (two-week) range are 1.5 a week.
+    assert rows(seeded, "heavy-installs") == [
+        [alias(seeded, 0), 3, 2, 1, 1.5, 0.0, "linux", "2026-03-09", "2026-03-10"],
+        [alias(seeded, 1), 2, 2, 2, 1.0, 1.0, "linux", "2026-03-02", "2026-03-10"],
+        [alias(seeded, 2), 1, 1, 1, 0.5, 0.0, "linux", "2026-03-14", "2026-03-14"],
+    ]
+    # network and timeout fail icon once each: a tie goes to the first name.
+    assert rows(seeded, "feature-gaps") == [["icon", 5, 2, 0.4, "network"]]
 
 
 def test_filters(seeded: Store) -> None:
@@ -143,7 +147,10 @@ def test_filters(seeded: Store) -> None:
         ["icon", 2, 0.6667, 0, 0.0], ["config", 1, 0.3333, 0, 0.0],
     ]  # fmt: skip
     icon = Filters.last(14, command="icon")
-    assert rows(seeded, "weekly-active", icon) == [["2026-03-02", 1], ["2026-03-09", 3]]
+    assert rows(seeded, "weekly-active", icon) == [
+        ["2026-03-02", 1, False],
+        ["2026-03-09", 3, False],
+    ]
     assert nonzero(rows(seeded, "new-installs", icon)) == {
         "2026-03-02": 1, "2026-03-09": 1, "2026-03-14": 1,
     }  # fmt: skip
@@ -203,3 +210,69 @@ def test_top_values_then_other(seeded: Store) -> None:
     assert latency["(other)"] == [1, 5.0, 5.0, 5.0]  # config's one 5 ms run
     assert len(rows(seeded, "heavy-installs", one)) == 1
     assert len(rows(seeded, "feature-gaps", one)) == 1
+
+
+def day(date: str) -> int:
+    return Filters.parse({"from": date, "to": date}).start
+
+
+def test_headlines_count_inside_the_range(seeded: Store) -> None:
+    """ "Active installs, last 7 days" is the 7 days ending at ``to`` (not the Monday week
+    holding it), and heavy installs count the range's own days (not whole weeks)."""
+
+    def headline(f: Filters) -> int:
+        return dict(rows(seeded, "summary", f))["active_installs_last_7_days"]  # type: ignore[no-any-return]
+
+    assert headline(Filters.last(14)) == 3  # A, B, C in 03-09 … 03-15
+    # A Wednesday: 03-05 … 03-11 holds A and B; C (Saturday 03-14) comes after ``to``.
+    assert headline(Filters(day("2026-03-02"), day("2026-03-11"))) == 2
+    # No event from Monday 02-16 to Wednesday 02-18 (D's Friday 02-20 is outside): 0.
+    assert headline(Filters(day("2026-02-16"), day("2026-02-18"))) == 0
+    # Shorter than 7 days: the range itself. With filters: only matching events.
+    assert headline(Filters(day("2026-03-10"), day("2026-03-10"))) == 2
+    assert headline(Filters.last(14, command="config")) == 1
+    assert headline(Filters.last(14, version="1.0.0")) == 1  # A on 03-09
+    # One day (Monday 03-09): A ran 2 commands that day, 14 a week at that rate.
+    monday = Filters(day("2026-03-09"), day("2026-03-09"))
+    assert rows(seeded, "heavy-installs", monday) == [
+        [alias(seeded, 0), 2, 1, 1, 14.0, 0.0, "linux", "2026-03-09", "2026-03-09"],
+    ]
+    # A week from Wednesday to Tuesday: B's Monday 03-02 is outside, its Tuesday inside.
+    week = Filters(day("2026-03-04"), day("2026-03-10"))
+    assert [r[:5] + r[-1:] for r in rows(seeded, "heavy-installs", week)] == [
+        [alias(seeded, 0), 3, 2, 1, 3.0, "2026-03-10"],
+        [alias(seeded, 1), 1, 1, 1, 1.0, "2026-03-10"],
+    ]
+    weekly = rows(seeded, "weekly-active", week)
+    assert weekly == [["2026-03-02", 1, True], ["2026-03-09", 3, True]]
+
+
+def test_commands_per_month(seeded: Store) -> None:
+    buckets = ["1", "2-5", "6-20", "21-50", "51-100", "101-500", "501+"]
+    with seeded.db() as db:
+        table = compute(db, "commands-per-month", Filters.last(14))
+    assert table.columns == [
+        "month", "days", "partial", "installs", *buckets, "threshold", "above_threshold",
+        "share_above_threshold",
+    ]  # fmt: skip
+    # March, cut to 03-02 … 03-15: A ran 3, B 2, C 1 command.
+    assert table.rows == [["2026-03", 14, True, 3, 1, 2, 0, 0, 0, 0, 0, 100, 0, 0.0]]
+    two = Filters.last(14, threshold=2)
+    assert rows(seeded, "commands-per-month", two)[0][-3:] == [2, 1, 0.3333]  # A only
+    zero = Filters(day("2026-02-01"), day("2026-03-31"), threshold=0)
+    assert rows(seeded, "commands-per-month", zero) == [
+        ["2026-02", 28, False, 1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1.0],  # D, once
+        ["2026-03", 31, False, 3, 1, 2, 0, 0, 0, 0, 0, 0, 3, 1.0],
+    ]
+    config = Filters.last(14, command="config")  # A's one config command
+    assert rows(seeded, "commands-per-month", config)[0][3:11] == [1, 1, 0, 0, 0, 0, 0, 0]
+
+
+def test_threshold_is_parsed_and_checked() -> None:
+    assert Filters.parse({}).threshold == 100
+    f = Filters.parse({"threshold": "250", "days": "7"})
+    assert f.threshold == 250 and "threshold=250" in f.query_string()
+    assert "threshold" not in Filters.parse({}).query_string()
+    for bad in ("-1", "1.5", "ten", "1000001", "²", "9" * 40):
+        with pytest.raises(InvalidInput, match="threshold"):
+            Filters.parse({"threshold": bad})

@@ -36,6 +36,7 @@ def test_report_prints_headline_tables(tmp_path: Path) -> None:
     for title in ("Headline numbers", "Command frequency", "Errors by type", "Heaviest installs"):
         assert title in out
     assert "network" in out and "timeout" in out
+    assert "Active installs, last 7 days" in out  # the headline's label, as on the dashboard
 
 
 def test_report_json(tmp_path: Path) -> None:
@@ -46,7 +47,7 @@ def test_report_json(tmp_path: Path) -> None:
     summary = {r["metric"]: r["value"] for r in data["metrics"]["summary"]}
     assert summary["events"] == 6 and summary["new_installs"] == 3
     assert summary["success_rate"] == 0.6667 and summary["top_command"] == "icon"
-    assert summary["weekly_active_installs_last_week"] == 3
+    assert summary["active_installs_last_7_days"] == 3
     assert data["metrics"]["commands"][0] == {
         "command": "icon", "events": 5, "share": 0.8333, "failures": 2, "failure_rate": 0.4,
     }  # fmt: skip

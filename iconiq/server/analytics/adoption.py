@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from iconiq.server.analytics.db import Db
@@ -31,7 +32,9 @@ def daily_active(db: Db, f: Filters) -> Table:
 
 
 def weekly_active(db: Db, f: Filters) -> Table:
-    """Distinct installs per Monday-based week, for every week the range touches (whole weeks)."""
+    """Distinct installs per Monday-based week, for every week the range touches, each counted
+    over the whole week; ``partial`` marks a first or last week that reaches outside the range
+    (its count includes days before ``from`` or after ``to``)."""
     first, last = week_of(f.start), week_of(f.end)
     if f.filtered:
         whole = Filters(week_start(first), week_end(last), f.version, f.command)
@@ -48,9 +51,31 @@ def weekly_active(db: Db, f: Filters) -> Table:
         )
     found = {int(w): int(n) for w, n in rows}
     return Table(
-        ["week", "installs"],
-        [[date_of(week_start(w)), found.get(w, 0)] for w in range(first, last + 1)],
+        ["week", "installs", "partial"],
+        [
+            [
+                date_of(week_start(w)),
+                found.get(w, 0),
+                week_start(w) < f.start or week_end(w) > f.end,
+            ]
+            for w in range(first, last + 1)
+        ],
     )
+
+
+def active_installs(db: Db, f: Filters) -> int:
+    """Distinct installs with at least one stored event (matching the filters) in the range."""
+    where, params = f.where()
+    return int(
+        db.scalar(f"SELECT count(DISTINCT install_id) FROM an_install_days WHERE {where}", params)
+        or 0
+    )
+
+
+def active_last_7_days(db: Db, f: Filters) -> int:
+    """ "Active installs, last 7 days": distinct installs with an event (matching the filters)
+    in the 7 days ending at ``to``, within the range (the whole range when it is shorter)."""
+    return active_installs(db, replace(f, start=max(f.start, f.end - 6)))
 
 
 def new_installs(db: Db, f: Filters) -> Table:

@@ -1,16 +1,26 @@
-"""Growth: weekly retention cohorts, the heaviest installs, commands that fail most,
-and the live view of the last minutes."""
+"""Growth: weekly retention cohorts, the heaviest installs, installs by commands per month,
+commands that fail most, and the live view of the last minutes."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
+from dataclasses import replace
 from typing import Any
 
 from iconiq.server.analytics import pseudonym
 from iconiq.server.analytics.db import Db
 from iconiq.server.analytics.query import Filters, Table, share
 from iconiq.server.analytics.top import among
-from iconiq.server.calendar import date_of, week_end, week_of, week_sql, week_start
+from iconiq.server.calendar import (
+    DAY_MS,
+    EPOCH,
+    date_of,
+    week_end,
+    week_of,
+    week_sql,
+    week_start,
+)
 
 MAX_COHORTS = 26
 GAP_MIN_EVENTS = 5
@@ -47,48 +57,190 @@ def cohorts(db: Db, f: Filters) -> Table:
     )
 
 
+HEAVY_COLUMNS = [
+    "install", "commands", "active_days", "active_weeks", "commands_per_week", "ci_share", "os",
+    "first_seen", "last_seen",
+]  # fmt: skip
+
+
 def heavy_installs(db: Db, f: Filters) -> Table:
     """The ``f.top`` installs that ran the most commands in the range (paid-plan
-    candidates), each shown by its pseudonym, never its install id."""
-    limit = int(f.top)
-    weeks = max(1, (f.end - f.start + 1) / 7)
-    if not f.filtered:
-        rows = db.fetch(
-            "SELECT install_id, sum(events), count(*) FROM an_install_weeks"
-            f" WHERE week BETWEEN ? AND ? GROUP BY install_id ORDER BY 2 DESC, 1"
-            f" LIMIT {limit}",
-            [week_of(f.start), week_of(f.end)],
+    candidates), each shown by its pseudonym, never its install id. Everything counts
+    inside the range only (and the filters): commands, active days and weeks, commands
+    per week (commands / (range days / 7)), the share of commands run under CI, the OS
+    most used (ties: first by name) and the last day with a command; ``first_seen`` is
+    the install's first stored event, whenever it was."""
+    top = _heaviest(db, f)
+    if not top:
+        return Table(HEAVY_COLUMNS, [])
+    ids = [str(i) for i, _ in top]
+    inside, kp = among("install_id", ids)
+    where, params = f.where()
+    days: dict[str, tuple[int, int, int]] = {
+        str(i): (int(d), int(w), int(last))
+        for i, d, w, last in db.fetch(
+            f"SELECT install_id, count(DISTINCT day), count(DISTINCT {week_sql('day')}), max(day)"
+            f" FROM an_install_days WHERE {inside} AND {where} GROUP BY install_id",
+            [*kp, *params],
         )
-    else:
+    }
+    first = {
+        str(i): int(d)
+        for i, d in db.fetch(f"SELECT install_id, first_day FROM an_first_seen WHERE {inside}", kp)
+        if d is not None
+    }
+    ci, os_name = _profiles(db, f, inside, kp)
+    secret = pseudonym.key(db)
+    weeks = (f.end - f.start + 1) / 7
+    out = []
+    for install, n in top:
+        i, n = str(install), int(n)
+        active, active_weeks, last = days.get(i, (0, 0, f.end))
+        out.append(
+            [
+                pseudonym.pseudonym(secret, i),
+                n,
+                active,
+                active_weeks,
+                round(n / weeks, 1),
+                share(ci.get(i, 0), n),
+                os_name.get(i),
+                date_of(first[i]) if i in first else None,
+                date_of(last),
+            ]
+        )
+    return Table(HEAVY_COLUMNS, out)
+
+
+def _heaviest(db: Db, f: Filters) -> list[tuple[Any, ...]]:
+    """(install_id, commands) of the ``f.top`` installs with the most commands in the range,
+    most first (ties: by install id)."""
+    limit = int(f.top)
+    if f.filtered:
         where, params = f.where()
         # SQLite would walk the primary key for the GROUP BY (the whole table): make it use
         # the covering (day, version, command, install_id, events) index instead.
         hint = " INDEXED BY an_install_days_day" if db.dialect == "sqlite" else ""
-        top = db.fetch(
+        return db.fetch(
             f"SELECT install_id, sum(events) FROM an_install_days{hint} WHERE {where}"
             f" GROUP BY install_id ORDER BY 2 DESC, 1 LIMIT {limit}",
             params,
         )
-        active: dict[str, int] = {}
-        if top:
-            marks = ", ".join("?" for _ in top)
-            for install, n in db.fetch(
-                f"SELECT install_id, count(DISTINCT {week_sql('day')}) FROM an_install_days"
-                f" WHERE install_id IN ({marks}) AND {where} GROUP BY install_id",
-                [i for i, _ in top] + params,
-            ):
-                active[str(install)] = int(n)
-        rows = [(i, n, active.get(str(i), 0)) for i, n in top]
-    secret = pseudonym.key(db) if rows else b""
-    out = [
-        [pseudonym.pseudonym(secret, i), int(n), int(w), round(int(n) / weeks, 1)]
-        for i, n, w in rows
-    ]
-    return Table(
-        ["install", "commands", "active_weeks", "commands_per_week"],
-        out,
-        note=None if f.filtered else "unfiltered: counted over whole weeks the range touches",
+    # Unfiltered: the whole weeks inside the range from the per-install-week rollup, the
+    # days of the partial weeks at either end from the per-install-day one (exact, and far
+    # fewer rows than the days alone over a long range).
+    first, last = week_of(f.start), week_of(f.end)
+    whole_first = first if week_start(first) == f.start else first + 1
+    whole_last = last if week_end(last) == f.end else last - 1
+    parts: list[str] = []
+    params = []
+    if whole_first <= whole_last:
+        parts.append("SELECT install_id, events FROM an_install_weeks WHERE week BETWEEN ? AND ?")
+        params += [whole_first, whole_last]
+        edges = [(f.start, week_start(whole_first) - 1), (week_end(whole_last) + 1, f.end)]
+    else:
+        edges = [(f.start, f.end)]
+    for lo, hi in edges:
+        if lo <= hi:
+            parts.append("SELECT install_id, events FROM an_install_days WHERE day BETWEEN ? AND ?")
+            params += [lo, hi]
+    return db.fetch(
+        f"SELECT install_id, sum(events) FROM ({' UNION ALL '.join(parts)}) AS s"
+        f" GROUP BY install_id ORDER BY 2 DESC, 1 LIMIT {limit}",
+        params,
     )
+
+
+def _profiles(
+    db: Db, f: Filters, inside: str, kp: list[Any]
+) -> tuple[dict[str, int], dict[str, str]]:
+    """For a few installs (``inside``): their commands run under CI in the range, and the OS
+    of most of their commands there (ties: first by name). Read from ``events`` through its
+    install index: the rollups do not keep an install's OS or CI."""
+    sql = (
+        "SELECT install_id, os, count(*), sum(CASE WHEN ci THEN 1 ELSE 0 END) FROM events"
+        f" WHERE {inside} AND timestamp >= ? AND timestamp < ?"
+    )
+    params: list[Any] = [*kp, f.start * DAY_MS, (f.end + 1) * DAY_MS]
+    for name in ("version", "command"):
+        if getattr(f, name) is not None:
+            sql += f" AND {name} = ?"
+            params.append(getattr(f, name))
+    ci: dict[str, int] = {}
+    best: dict[str, tuple[int, str]] = {}
+    for install, os_name, n, in_ci in db.fetch(sql + " GROUP BY install_id, os", params):
+        i = str(install)
+        ci[i] = ci.get(i, 0) + int(in_ci or 0)
+        if os_name is None:
+            continue
+        seen = best.get(i)
+        if seen is None or (-int(n), str(os_name)) < (-seen[0], seen[1]):
+            best[i] = (int(n), str(os_name))
+    return ci, {i: name for i, (_, name) in best.items()}
+
+
+# Commands per calendar month: the buckets (lowest, highest; None: no limit).
+MONTH_BUCKETS: tuple[tuple[int, int | None], ...] = (
+    (1, 1), (2, 5), (6, 20), (21, 50), (51, 100), (101, 500), (501, None),
+)  # fmt: skip
+
+
+def bucket_label(lo: int, hi: int | None) -> str:
+    return f"{lo}+" if hi is None else str(lo) if lo == hi else f"{lo}-{hi}"
+
+
+def calendar_months(start: int, end: int) -> list[tuple[str, int, int, bool]]:
+    """(``YYYY-MM``, first day, last day, partial) of each calendar month the range touches,
+    cut to the range; ``partial`` when the range leaves out some of the month's days."""
+    out = []
+    day = start
+    while day <= end:
+        d = EPOCH + dt.timedelta(days=day)
+        following = dt.date(d.year + d.month // 12, d.month % 12 + 1, 1)
+        month_first = (dt.date(d.year, d.month, 1) - EPOCH).days
+        month_last = (following - EPOCH).days - 1
+        last = min(end, month_last)
+        out.append(
+            (f"{d.year:04d}-{d.month:02d}", day, last, day > month_first or last < month_last)
+        )
+        day = last + 1
+    return out
+
+
+def commands_per_month(db: Db, f: Filters) -> Table:
+    """Installs by how many commands they ran in each calendar month of the range (cut to
+    the range; ``partial`` months are cut), in buckets, and how many ran more than
+    ``f.threshold`` (the viewer's pricing-tier line) with their share of the month's
+    active installs."""
+    labels = [bucket_label(lo, hi) for lo, hi in MONTH_BUCKETS]
+    case = " ".join(
+        f"WHEN n <= {int(hi)} THEN {k}" for k, (_, hi) in enumerate(MONTH_BUCKETS) if hi is not None
+    )
+    hint = " INDEXED BY an_install_days_day" if db.dialect == "sqlite" else ""
+    out = []
+    for month, lo, hi, partial in calendar_months(f.start, f.end):
+        where, params = replace(f, start=lo, end=hi).where()
+        rows = db.fetch(
+            f"SELECT CASE {case} ELSE {len(MONTH_BUCKETS) - 1} END, count(*),"
+            " sum(CASE WHEN n > ? THEN 1 ELSE 0 END) FROM (SELECT install_id, sum(events) AS n"
+            f" FROM an_install_days{hint} WHERE {where} GROUP BY install_id) AS s GROUP BY 1",
+            [f.threshold, *params],
+        )
+        counts = [0] * len(MONTH_BUCKETS)
+        above = 0
+        for k, n, x in rows:
+            counts[int(k)] = int(n)
+            above += int(x or 0)
+        installs = sum(counts)
+        out.append(
+            [month, hi - lo + 1, partial, installs, *counts, f.threshold, above,
+             share(above, installs)]
+        )  # fmt: skip
+    return Table(
+        ["month", "days", "partial", "installs", *labels, "threshold", "above_threshold",
+         "share_above_threshold"],
+        out,
+    )  # fmt: skip
 
 
 def feature_gaps(db: Db, f: Filters) -> Table:
@@ -113,7 +265,7 @@ def feature_gaps(db: Db, f: Filters) -> Table:
     top: dict[str, tuple[int, str]] = {}
     for command, value, n in errs:
         best = top.get(command)
-        if best is None or (int(n), value) > best:
+        if best is None or (-int(n), value) < (-best[0], best[1]):  # ties: first by name
             top[command] = (int(n), value)
     out = [[c, int(n), int(x), share(int(x), int(n)), top.get(c, (0, None))[1]] for c, n, x in rows]
     out.sort(key=lambda r: (-r[3], r[0]))

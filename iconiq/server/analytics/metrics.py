@@ -28,29 +28,39 @@ class Metric:
     y: str = ""  # the column a chart plots (default: the second one)
 
 
+# The summary's rows: key (JSON, CSV) -> label (dashboard card, ``report``).
+SUMMARY_LABELS: dict[str, str] = {
+    "events": "Events",
+    "active_installs_last_7_days": "Active installs, last 7 days",
+    "daily_active_installs_last_day": "Daily active installs (last day)",
+    "average_daily_active_installs": "Average daily active installs",
+    "new_installs": "New installs",
+    "success_rate": "Success rate",
+    "top_command": "Top command",
+    "execution_time_p50_ms": "Median execution time (ms)",
+    "average_prompt_length": "Average prompt length",
+}
+
+
 def summary(db: Db, f: Filters) -> Table:
-    """The headline numbers of the range."""
+    """The headline numbers of the range (``docs/analytics.md`` defines each)."""
     events, failures = usage.total_events(db, f)
     daily = adoption.daily_active(db, f).rows
-    last_week = Filters(max(f.start, f.end - 6), f.end, f.version, f.command)
-    weekly = adoption.weekly_active(db, last_week).rows
     new = sum(int(r[1]) for r in adoption.new_installs(db, f).rows)
     top = usage.commands(db, f).rows
     exec_p50 = performance.execution_time(db, f).rows
-    return Table(
-        ["metric", "value"],
-        [
-            ["events", events],
-            ["weekly_active_installs_last_week", weekly[-1][1] if weekly else 0],
-            ["daily_active_installs_last_day", daily[-1][1] if daily else 0],
-            ["average_daily_active_installs", round(sum(r[1] for r in daily) / len(daily), 1)],
-            ["new_installs", new],
-            ["success_rate", share(events - failures, events) if events else None],
-            ["top_command", top[0][0] if top else None],
-            ["execution_time_p50_ms", exec_p50[0][2] if exec_p50 else None],
-            ["average_prompt_length", usage.average_prompt_length(db, f)],
-        ],
-    )
+    values = {
+        "events": events,
+        "active_installs_last_7_days": adoption.active_last_7_days(db, f),
+        "daily_active_installs_last_day": daily[-1][1] if daily else 0,
+        "average_daily_active_installs": round(sum(r[1] for r in daily) / len(daily), 1),
+        "new_installs": new,
+        "success_rate": share(events - failures, events) if events else None,
+        "top_command": top[0][0] if top else None,
+        "execution_time_p50_ms": exec_p50[0][2] if exec_p50 else None,
+        "average_prompt_length": usage.average_prompt_length(db, f),
+    }
+    return Table(["metric", "value"], [[k, values[k]] for k in SUMMARY_LABELS])
 
 
 _ALL = [
@@ -80,6 +90,8 @@ _ALL = [
     Metric("cohorts", "Weekly retention cohorts", "growth", "cohort", growth.cohorts),
     Metric("heavy-installs", "Heaviest installs (paid-plan candidates)", "growth", "table",
            growth.heavy_installs),
+    Metric("commands-per-month", "Installs by commands per month", "growth", "table",
+           growth.commands_per_month),
     Metric("feature-gaps", "Commands that fail most (feature gaps)", "growth", "hbar",
            growth.feature_gaps, y="failure_rate"),
     Metric("live", "Events per minute, last 15 minutes", "live", "bar", growth.live),

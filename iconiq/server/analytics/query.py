@@ -3,7 +3,8 @@
 A range is whole UTC days, both ends included. ``Filters.parse`` reads the
 query-string form shared by the API, the dashboard and the report:
 ``from``/``to`` (``YYYY-MM-DD``) or ``days`` (default 30, ending today),
-``version`` and ``command``. ``top`` is not read from the query: it is the
+``version`` and ``command``, and ``threshold`` (commands per month, for
+``commands-per-month``: whole number, default 100). ``top`` is not read from the query: it is the
 server's ``ICONIQ_TOP_VALUES``, how many values a per-value answer shows before
 its ``(other)`` row (see ``top``).
 """
@@ -26,6 +27,8 @@ MAX_DAYS = 366 * 5
 FIRST_DATE = dt.date(1970, 1, 1)
 LAST_DATE = dt.date(2999, 12, 31)
 MAX_FILTER = 50
+DEFAULT_THRESHOLD = 100  # commands per month (``commands-per-month``)
+MAX_THRESHOLD = 1_000_000
 
 
 def parse_day(date: str) -> int:
@@ -46,6 +49,7 @@ class Filters:
     version: str | None = None
     command: str | None = None
     top: int = DEFAULT_TOP_VALUES
+    threshold: int = DEFAULT_THRESHOLD
 
     @classmethod
     def last(cls, days: int = DEFAULT_DAYS, **kw: Any) -> Filters:
@@ -79,7 +83,10 @@ class Filters:
             raise InvalidInput("the range starts after it ends")
         if end - start + 1 > MAX_DAYS:
             raise InvalidInput(f"the range may span at most {MAX_DAYS} days")
-        return cls(start, end, version, command, top)
+        raw = args.get("threshold") or str(DEFAULT_THRESHOLD)
+        if not (len(raw) <= 7 and raw.isascii() and raw.isdigit()) or int(raw) > MAX_THRESHOLD:
+            raise InvalidInput(f"threshold must be a whole number from 0 to {MAX_THRESHOLD:,}")
+        return cls(start, end, version, command, top, int(raw))
 
     @property
     def filtered(self) -> bool:
@@ -113,6 +120,8 @@ class Filters:
             parts.append(f"version={self.version}")
         if self.command:
             parts.append(f"command={self.command}")
+        if self.threshold != DEFAULT_THRESHOLD:
+            parts.append(f"threshold={self.threshold}")
         return "&".join(parts)
 
 

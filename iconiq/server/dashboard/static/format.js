@@ -12,7 +12,7 @@
   /* The summary's metric names: a card's label, and how its value reads. */
   const CARDS = {
     events: ["Events"],
-    weekly_active_installs_last_week: ["Weekly active installs (the week of the last day)"],
+    active_installs_last_7_days: ["Active installs, last 7 days"],
     daily_active_installs_last_day: ["Daily active installs (last day)"],
     average_daily_active_installs: ["Average daily active installs"],
     new_installs: ["New installs"],
