@@ -1,0 +1,854 @@
+"""The oracle: every metric in the registry against a plain-Python computation of its definition.
+
+A known data set (five releases with different failure rates, 130 installs over 95 days, CI
+and interactive installs, countries through a trusted proxy, events at 00:00:00.000 and
+23:59:59.999 UTC around Sundays, Mondays and month ends, duplicates sent twice, late uploads
+of old events after the rollups were folded, a few events of the last minutes) goes through
+the real HTTP API of a real ``iconiq-server`` process running in a non-UTC time zone, on
+SQLite and on PostgreSQL. Then every metric ``GET /v1/metrics`` lists is fetched for many
+ranges and filters (the whole span, a single day, a range with no events, a Wednesday ``to``,
+a Sunday-Monday pair, ranges cutting months, version and command filters) and compared with
+what ``docs/analytics.md`` says it is, computed here from the events themselves: nothing
+below reads the server's code or its rollups. Percentiles are compared within the documented
+bucket error (4.5 %); everything else must be equal.
+
+A metric added to the registry without a definition here fails the test: add one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import math
+import random
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.pg import fresh_database
+from tests.support.server import ServerHandle, running_server
+
+DAY = 86_400_000
+HOUR = 3_600_000
+EPOCH = dt.date(1970, 1, 1)
+SPAN = 95  # days of data, ending today
+OTHER = "(other)"
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+BUCKET_ERROR = 0.046  # docs/analytics.md, "Percentile precision": within about 4.5 %
+
+# Public addresses and the country the server's offline database gives them; the test
+# server trusts 127.0.0.1 as its proxy, so X-Forwarded-For is believed.
+ADDRESSES = {
+    "8.8.8.8": "US", "81.2.69.160": "GB", "5.9.0.1": "DE", "1.1.1.1": "AU",
+    "133.11.0.1": "JP", "200.160.2.3": "BR", "49.44.0.1": "IN", "80.67.169.12": "FR",
+    "203.0.113.5": None,  # documentation range: no country
+}  # fmt: skip
+# (version, days after the first day it is released, failure rate of `icon`)
+RELEASES = (("1.0.0", 0, 0.04), ("1.1.0", 25, 0.08), ("1.2.0", 50, 0.35),
+            ("1.2.1", 62, 0.06), ("1.3.0", 80, 0.12))  # fmt: skip
+COMMANDS = (("icon", 70), ("config", 10), ("telemetry status", 8), ("telemetry flush", 7),
+            ("telemetry export", 5))  # fmt: skip
+ERRORS = ("network", "timeout", "rate_limit", "content_policy", "auth", "api_error", None)
+FORMATS = ("png", "png", "webp", "ico", "icns", "jpeg")
+MODELS = ("dall-e-3", "gpt-image-1", "dall-e-2", "local")
+FLAGS = ("--model", "--size", "--format", "--out", "--quality", "--style")
+
+
+def date_of(day: int) -> str:
+    return (EPOCH + dt.timedelta(days=day)).isoformat()
+
+
+def day_of_date(date: dt.date) -> int:
+    return (date - EPOCH).days
+
+
+def weekday(day: int) -> int:
+    """Monday 0 … Sunday 6."""
+    return (EPOCH + dt.timedelta(days=day)).weekday()
+
+
+def monday(day: int) -> int:
+    return day - weekday(day)
+
+
+def share(part: float, whole: float) -> float:
+    return round(part / whole, 4) if whole else 0.0
+
+
+# ---------------------------------------------------------------------------------------
+# The data set
+
+
+@dataclass
+class DataSet:
+    today: int
+    now_ms: int
+    # events to send, in batches: (X-Forwarded-For or None, events)
+    batches: list[tuple[str | None, list[dict[str, Any]]]] = field(default_factory=list)
+    late: list[tuple[str | None, list[dict[str, Any]]]] = field(default_factory=list)
+    stored: list[dict[str, Any]] = field(default_factory=list)  # unique events + "country"
+
+
+def build(seed: int = 13) -> DataSet:
+    rng = random.Random(seed)
+    now_ms = int(time.time() * 1000)
+    today = now_ms // DAY
+    first = today - SPAN + 1
+    data = DataSet(today, now_ms)
+    # Events of the last two hours are only the planned ones (so "recent" has no boundary).
+    quiet_from = now_ms - 2 * HOUR
+
+    def release_on(day: int, lag: int) -> tuple[str, float]:
+        out = RELEASES[0]
+        for r in RELEASES:
+            if first + r[1] + lag <= day:
+                out = r
+        return out[0], out[2]
+
+    def make(install: str, ts: int, profile: dict[str, Any], command: str | None = None,
+             version: str | None = None) -> dict[str, Any]:  # fmt: skip
+        ver, rate = release_on(ts // DAY, profile["lag"])
+        ver = version or ver
+        cmd = command or rng.choices([c for c, _ in COMMANDS], [w for _, w in COMMANDS])[0]
+        fail_rate = rate if cmd == "icon" else 0.03
+        success = rng.random() >= fail_rate
+        icon = cmd == "icon"
+        execution = None if rng.random() < 0.05 else int(rng.lognormvariate(7 if icon else 2, 1.2))
+        if execution is not None and rng.random() < 0.03:
+            execution = rng.choice([0, 1, 5, 11])
+        return {
+            "event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "session_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "install_id": install,
+            "schema": 1,
+            "command": cmd,
+            "success": success,
+            "timestamp": ts,
+            "version": ver,
+            "execution_time": execution,
+            "error_type": None if success else rng.choice(ERRORS),
+            "prompt_length": rng.randint(5, 300) if icon and rng.random() > 0.1 else None,
+            "output_format": rng.choice(FORMATS) if icon else None,
+            "model_used": rng.choice(MODELS) if icon else None,
+            "api_time": int(rng.lognormvariate(6.5, 1)) if icon and success and execution else None,
+            "flags": rng.sample(FLAGS, rng.randint(0, 3)) if icon else [],
+            "os": profile["os"],
+            "python": "3.12",
+            "ci": profile["ci"],
+        }  # fmt: skip
+
+    def at(day: int) -> int:
+        ts = day * DAY + rng.randint(0, DAY - 1)
+        return ts if day < today or ts < quiet_from else -1
+
+    events: list[tuple[str | None, dict[str, Any]]] = []
+    profiles: dict[str, dict[str, Any]] = {}
+    for n in range(130):  # installs
+        install = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        kind = rng.choices(["trial", "casual", "regular", "heavy", "ci"], [30, 30, 20, 12, 8])[0]
+        profile: dict[str, Any] = {
+            "ci": True if kind == "ci" else (None if n % 17 == 0 else False),
+            "os": "linux" if kind == "ci" else rng.choice(["linux", "darwin", "windows", None]),
+            "lag": rng.randint(0, 12),
+            "address": rng.choice([*ADDRESSES, None, None]),
+        }
+        profiles[install] = profile
+        start = first + rng.randint(0, SPAN - 1)
+        life = {"trial": 3, "casual": 60, "regular": 90, "heavy": 95, "ci": 95}[kind]
+        p = {"trial": 0.7, "casual": 0.1, "regular": 0.3, "heavy": 0.7, "ci": 0.95}[kind]
+        per_day = {"trial": 3, "casual": 3, "regular": 6, "heavy": 14, "ci": 40}[kind]
+        for day in range(start, min(today, start + life) + 1):
+            if day != start and rng.random() > p:
+                continue
+            for _ in range(rng.randint(1, per_day)):
+                ts = at(day)
+                if ts >= 0:
+                    events.append((profile["address"], make(install, ts, profile)))
+    ids = list(profiles)
+    # Boundaries: 00:00:00.000 and 23:59:59.999 UTC of Sundays, Mondays and month ends.
+    for day in range(first, today):
+        date = EPOCH + dt.timedelta(days=day)
+        edge = weekday(day) in (0, 6) or (date + dt.timedelta(days=1)).day == 1 or date.day == 1
+        if edge:
+            for ts in (day * DAY, day * DAY + DAY - 1):
+                install = rng.choice(ids)
+                events.append((profiles[install]["address"], make(install, ts, profiles[install])))
+    # The last minutes (live, recent), and one event dated late tonight (a clock ahead).
+    for k in range(1, 9):
+        install = rng.choice(ids)
+        ts = now_ms - k * 61_000 - 7_000
+        events.append((profiles[install]["address"], make(install, ts, profiles[install])))
+    install = rng.choice(ids)
+    events.append((None, make(install, today * DAY + DAY - 1, profiles[install])))
+    # Late uploads: old events of existing installs (some before their first day) and of an
+    # install nobody saw before, sent after everything else was folded.
+    late: list[tuple[str | None, dict[str, Any]]] = []
+    for install in rng.sample(ids, 12):
+        for _ in range(rng.randint(1, 4)):
+            ts = (first + rng.randint(0, 20)) * DAY + rng.randint(0, DAY - 1)
+            late.append((profiles[install]["address"], make(install, ts, profiles[install])))
+    newcomer = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    profiles[newcomer] = {"ci": False, "os": "darwin", "lag": 0, "address": "81.2.69.160"}
+    for d in (first + 3, first + 3, first + 10):
+        late.append(("81.2.69.160", make(newcomer, d * DAY + 1000 * rng.randint(0, 86_399),
+                                         profiles[newcomer], command="config")))  # fmt: skip
+
+    data.stored = [{**e, "country": ADDRESSES.get(a) if a else None} for a, e in [*events, *late]]
+    data.batches = _batches(rng, events)
+    data.late = _batches(rng, late)
+    return data
+
+
+def _batches(
+    rng: random.Random, events: list[tuple[str | None, dict[str, Any]]]
+) -> list[tuple[str | None, list[dict[str, Any]]]]:
+    """Batches of at most 400 events sharing an address, in a shuffled order."""
+    by_address: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
+    for address, e in events:
+        by_address[address].append(e)
+    out = []
+    for address, group in by_address.items():
+        rng.shuffle(group)
+        out += [(address, group[i : i + 400]) for i in range(0, len(group), 400)]
+    rng.shuffle(out)
+    return out
+
+
+def upload(server: ServerHandle, batches: Iterable[tuple[str | None, list[dict[str, Any]]]],
+           rng: random.Random) -> tuple[int, int]:  # fmt: skip
+    """Send the batches (each one also again later: duplicates; some with one event twice);
+    (accepted, duplicates) as the server answered."""
+    accepted = duplicates = 0
+    sent: list[tuple[str | None, list[dict[str, Any]]]] = []
+    with httpx.Client(base_url=server.base_url, timeout=60) as client:
+        for address, events in batches:
+            body = list(events)
+            if rng.random() < 0.3:
+                body.append(dict(rng.choice(events)))  # the same event twice in one batch
+            headers = {"X-Forwarded-For": address} if address else {}
+            r = client.post("/v1/batch", json={"events": body}, headers=headers)
+            assert r.status_code == 200, r.text
+            answer = r.json()
+            assert answer["rejected"] == [], answer["rejected"][:3]
+            accepted += answer["accepted"]
+            duplicates += answer["duplicates"]
+            sent.append((address, body))
+        for address, body in rng.sample(sent, max(1, len(sent) // 3)):
+            headers = {"X-Forwarded-For": address} if address else {}
+            r = client.post("/v1/batch", json={"events": body}, headers=headers)
+            assert r.status_code == 200, r.text
+            accepted += r.json()["accepted"]
+            duplicates += r.json()["duplicates"]
+    return accepted, duplicates
+
+
+# ---------------------------------------------------------------------------------------
+# The definitions (docs/analytics.md), in plain Python over the stored events
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    start: int
+    end: int
+    version: str | None = None
+    command: str | None = None
+    threshold: int = 100
+
+    def params(self) -> dict[str, str]:
+        out = {"from": date_of(self.start), "to": date_of(self.end)}
+        if self.version:
+            out["version"] = self.version
+        if self.command:
+            out["command"] = self.command
+        if self.threshold != 100:
+            out["threshold"] = str(self.threshold)
+        return out
+
+    @property
+    def filtered(self) -> bool:
+        return self.version is not None or self.command is not None
+
+    def days(self) -> range:
+        return range(self.start, self.end + 1)
+
+
+class Oracle:
+    def __init__(self, stored: list[dict[str, Any]], top: int, key: bytes) -> None:
+        self.all = stored
+        self.top = top
+        self.key = key
+        self.first_day: dict[str, int] = {}
+        self.by_install: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.selected: dict[Case, list[dict[str, Any]]] = {}
+        for e in stored:
+            self.by_install[e["install_id"]].append(e)
+            d = e["timestamp"] // DAY
+            i = e["install_id"]
+            self.first_day[i] = min(d, self.first_day.get(i, d))
+
+    # -- helpers
+    def matches(self, e: dict[str, Any], c: Case, in_range: bool = True) -> bool:
+        d = e["timestamp"] // DAY
+        return (
+            (not in_range or c.start <= d <= c.end)
+            and (c.version is None or e["version"] == c.version)
+            and (c.command is None or e["command"] == c.command)
+        )
+
+    def sel(self, c: Case) -> list[dict[str, Any]]:
+        if c not in self.selected:
+            self.selected[c] = [e for e in self.all if self.matches(e, c)]
+        return self.selected[c]
+
+    def pseudonym(self, install: str) -> str:
+        return "i-" + hmac.new(self.key, install.encode(), hashlib.sha256).hexdigest()[:16]
+
+    def ranked(self, counts: dict[Any, int]) -> tuple[list[tuple[Any, int]], bool]:
+        order = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        return order[: self.top], len(order) > self.top
+
+    def breakdown(self, c: Case, value: Callable[[dict[str, Any]], Any]) -> list[list[Any]]:
+        s = self.sel(c)
+        counts = Counter(v for e in s if (v := value(e)) is not None)
+        head, more = self.ranked(counts)
+        rows = [[v, n] for v, n in head]
+        if more:
+            rows.append([OTHER, sum(counts.values()) - sum(n for _, n in head)])
+        return [[v, n, share(n, len(s))] for v, n in rows]
+
+    # -- adoption
+    def daily_active(self, c: Case) -> list[list[Any]]:
+        per = defaultdict(set)
+        for e in self.sel(c):
+            per[e["timestamp"] // DAY].add(e["install_id"])
+        return [[date_of(d), len(per[d])] for d in c.days()]
+
+    def weekly_active(self, c: Case) -> list[list[Any]]:
+        per = defaultdict(set)
+        for e in self.all:
+            if self.matches(e, c, in_range=False):
+                per[monday(e["timestamp"] // DAY)].add(e["install_id"])
+        out = []
+        for w in range(monday(c.start), c.end + 1, 7):
+            out.append([date_of(w), len(per[w]), w < c.start or w + 6 > c.end])
+        return out
+
+    def new_installs(self, c: Case) -> list[list[Any]]:
+        out = []
+        for d in c.days():
+            n = 0
+            for i, first in self.first_day.items():
+                if first != d:
+                    continue
+                if not c.filtered or any(
+                    e["timestamp"] // DAY == d and self.matches(e, c) for e in self.by_install[i]
+                ):
+                    n += 1
+            out.append([date_of(d), n])
+        return out
+
+    def versions(self, c: Case) -> list[list[Any]]:
+        per: dict[tuple[int, str], set[str]] = defaultdict(set)
+        for e in self.sel(c):
+            per[(e["timestamp"] // DAY, e["version"])].add(e["install_id"])
+        totals: Counter[str] = Counter()
+        for (_, v), ids in per.items():
+            totals[v] += len(ids)
+        head, more = self.ranked(dict(totals))
+        keys = sorted(v for v, _ in head)
+        rows: list[list[Any]] = [[d, v, len(ids)] for (d, v), ids in per.items() if v in keys]
+        if more:
+            other: Counter[int] = Counter()
+            for (d, v), ids in per.items():
+                if v not in keys:
+                    other[d] += len(ids)
+            rows += [[d, OTHER, n] for d, n in other.items()]
+        rows.sort(key=lambda r: (r[0], keys.index(r[1]) if r[1] in keys else len(keys)))
+        return [[date_of(d), v, n] for d, v, n in rows]
+
+    def countries(self, c: Case) -> list[list[Any]]:
+        rows = self.breakdown(c, lambda e: e["country"] or "")
+        return [[v or "unknown", n, s] for v, n, s in rows]
+
+    # -- usage
+    def commands(self, c: Case) -> list[list[Any]]:
+        s = self.sel(c)
+        events = Counter(e["command"] for e in s)
+        failures = Counter(e["command"] for e in s if not e["success"])
+        head, more = self.ranked(dict(events))
+        rows = [[k, n, failures[k]] for k, n in head]
+        if more:
+            rows.append([OTHER, len(s) - sum(r[1] for r in rows),
+                         sum(failures.values()) - sum(r[2] for r in rows)])  # fmt: skip
+        return [[k, n, share(n, len(s)), x, share(x, n)] for k, n, x in rows]
+
+    def flags(self, c: Case) -> list[list[Any]]:
+        s = self.sel(c)
+        counts = Counter(f for e in s for f in set(e["flags"]))
+        head, more = self.ranked(dict(counts))
+        rows = [[k, n] for k, n in head]
+        if more:
+            rows.append([OTHER, sum(counts.values()) - sum(n for _, n in head)])
+        return [[k, n, share(n, len(s))] for k, n in rows]
+
+    def ci_kind(self, e: dict[str, Any]) -> str:
+        return {True: "ci", False: "interactive", None: "unknown"}[e["ci"]]
+
+    def prompt_length(self, c: Case) -> list[list[Any]]:
+        out = []
+        for d in c.days():
+            lengths = [
+                e["prompt_length"]
+                for e in self.sel(c)
+                if e["timestamp"] // DAY == d and e["prompt_length"] is not None
+            ]
+            average = round(sum(lengths) / len(lengths), 1) if lengths else None
+            out.append([date_of(d), average, len(lengths)])
+        return out
+
+    def average_prompt_length(self, c: Case) -> float | None:
+        lengths = [e["prompt_length"] for e in self.sel(c) if e["prompt_length"] is not None]
+        return round(sum(lengths) / len(lengths), 1) if lengths else None
+
+    def peak_hours(self, c: Case) -> list[list[Any]]:
+        grid = Counter(
+            (weekday(e["timestamp"] // DAY), e["timestamp"] // HOUR % 24) for e in self.sel(c)
+        )
+        return [[WEEKDAYS[w], h, grid[(w, h)]] for w in range(7) for h in range(24)]
+
+    # -- performance
+    def success_rate(self, c: Case) -> list[list[Any]]:
+        out = []
+        s = self.sel(c)
+        for d in c.days():
+            day = [e for e in s if e["timestamp"] // DAY == d]
+            n, x = len(day), sum(1 for e in day if not e["success"])
+            out.append([date_of(d), n, x, share(n - x, n) if n else None])
+        return out
+
+    def errors(self, c: Case) -> list[list[Any]]:
+        s = self.sel(c)
+        failures = [e for e in s if not e["success"]]
+        counts = Counter(e["error_type"] for e in failures if e["error_type"] is not None)
+        order = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        return [[k, n, share(n, len(failures)), share(n, len(s))] for k, n in order]
+
+    def latency(self, c: Case, column: str, ps: tuple[float, ...]) -> list[list[Any]]:
+        """Rows of (command, measured, percentiles…), "all" first; named commands by count."""
+        per: dict[str, list[int]] = defaultdict(list)
+        for e in self.sel(c):
+            if e[column] is not None:
+                per[e["command"]].append(e[column])
+        head, more = self.ranked({k: len(v) for k, v in per.items()})
+        keys = [k for k, _ in head]
+        groups: list[tuple[str, list[int]]] = [("all", [v for vs in per.values() for v in vs])]
+        groups += [(k, per[k]) for k in keys]
+        if more:
+            groups.append((OTHER, [v for k, vs in per.items() if k not in keys for v in vs]))
+        return [[k, len(vs), *(nearest_rank(vs, p) for p in ps)] for k, vs in groups if vs]
+
+    # -- growth
+    def cohorts(self, c: Case) -> list[list[Any]]:
+        last = monday(c.end)
+        first = max(monday(c.start), last - 25 * 7)
+        weeks = defaultdict(set)
+        for e in self.all:
+            weeks[e["install_id"]].add(monday(e["timestamp"] // DAY))
+        out = []
+        for cohort in range(first, last + 1, 7):
+            members = [i for i, d in self.first_day.items() if monday(d) == cohort]
+            for k in range((last - cohort) // 7 + 1):
+                n = sum(1 for i in members if cohort + 7 * k in weeks[i])
+                out.append([date_of(cohort), len(members), k, n, share(n, len(members))])
+        return out
+
+    def heavy_installs(self, c: Case) -> list[list[Any]]:
+        s = self.sel(c)
+        per: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for e in s:
+            per[e["install_id"]].append(e)
+        head, _ = self.ranked({i: len(es) for i, es in per.items()})
+        out = []
+        for i, n in head:
+            days = {e["timestamp"] // DAY for e in per[i]}
+            oses = Counter(e["os"] for e in per[i] if e["os"] is not None)
+            os_name = sorted(oses.items(), key=lambda kv: (-kv[1], kv[0]))[0][0] if oses else None
+            out.append([
+                self.pseudonym(i), n, len(days), len({monday(d) for d in days}),
+                round(n / ((c.end - c.start + 1) / 7), 1),
+                share(sum(1 for e in per[i] if e["ci"] is True), n), os_name,
+                date_of(self.first_day[i]), date_of(max(days)),
+            ])  # fmt: skip
+        return out
+
+    def commands_per_month(self, c: Case) -> list[list[Any]]:
+        bounds = ((1, 1), (2, 5), (6, 20), (21, 50), (51, 100), (101, 500), (501, math.inf))
+        out = []
+        day = c.start
+        while day <= c.end:
+            date = EPOCH + dt.timedelta(days=day)
+            month_first = day_of_date(date.replace(day=1))
+            nxt = (date.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+            last = min(c.end, day_of_date(nxt) - 1)
+            partial = day != month_first or last != day_of_date(nxt) - 1
+            per = Counter(
+                e["install_id"] for e in self.sel(c) if day <= e["timestamp"] // DAY <= last
+            )
+            counts = [sum(1 for n in per.values() if lo <= n <= hi) for lo, hi in bounds]
+            above = sum(1 for n in per.values() if n > c.threshold)
+            out.append([date.strftime("%Y-%m"), last - day + 1, partial, len(per), *counts,
+                        c.threshold, above, share(above, len(per))])  # fmt: skip
+            day = last + 1
+        return out
+
+    def feature_gaps(self, c: Case) -> list[list[Any]]:
+        s = self.sel(c)
+        events = Counter(e["command"] for e in s)
+        failures = Counter(e["command"] for e in s if not e["success"])
+        keep = [k for k in events if events[k] >= 5 and failures[k] > 0]
+        keep.sort(key=lambda k: (-Fraction(failures[k], events[k]), k))
+        rows = []
+        for k in keep[: self.top]:
+            errs = Counter(
+                e["error_type"]
+                for e in s
+                if e["command"] == k and not e["success"] and e["error_type"]
+            )
+            top_error = sorted(errs.items(), key=lambda kv: (-kv[1], kv[0]))[0][0] if errs else None
+            rows.append([k, events[k], failures[k], share(failures[k], events[k]), top_error])
+        rows.sort(key=lambda r: (-r[3], r[0]))
+        return rows
+
+    def summary(self, c: Case) -> list[list[Any]]:
+        s = self.sel(c)
+        failures = sum(1 for e in s if not e["success"])
+        last7 = {e["install_id"] for e in s if e["timestamp"] // DAY >= max(c.start, c.end - 6)}
+        daily = self.daily_active(c)
+        top = self.commands(c)
+        execution = self.latency(c, "execution_time", (0.5,))
+        return [
+            ["events", len(s)],
+            ["active_installs_last_7_days", len(last7)],
+            ["daily_active_installs_last_day", daily[-1][1]],
+            ["average_daily_active_installs", round(sum(r[1] for r in daily) / len(daily), 1)],
+            ["new_installs", sum(r[1] for r in self.new_installs(c))],
+            ["success_rate", share(len(s) - failures, len(s)) if s else None],
+            ["top_command", top[0][0] if top else None],
+            ["execution_time_p50_ms", execution[0][2] if execution else None],
+            ["average_prompt_length", self.average_prompt_length(c)],
+        ]
+
+    # -- live: the window is the minute the request was answered in
+    def live(self, c: Case, now_ms: int) -> list[list[Any]]:
+        first = now_ms // 60_000 - 14
+        shown = [
+            e
+            for e in self.all
+            if self.matches(e, c, in_range=False) and e["timestamp"] <= now_ms + 60_000
+        ]
+        counts = Counter(e["timestamp"] // 60_000 for e in shown)
+        fails = Counter(e["timestamp"] // 60_000 for e in shown if not e["success"])
+        return [[time.strftime("%H:%M", time.gmtime(m * 60)), counts[m], fails[m]]
+                for m in range(first, first + 15)]  # fmt: skip
+
+    def recent(self, c: Case, now_ms: int) -> list[list[Any]]:
+        s = [e for e in self.all
+             if self.matches(e, c, in_range=False) and e["timestamp"] >= now_ms - HOUR]  # fmt: skip
+        s.sort(key=lambda e: -e["timestamp"])
+        return [[time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e["timestamp"] / 1000)),
+                 e["command"], e["version"], e["success"], e["error_type"], e["execution_time"],
+                 e["country"] or ""] for e in s[:15]]  # fmt: skip
+
+
+def nearest_rank(values: list[int], p: float) -> float:
+    ordered = sorted(values)
+    return float(ordered[max(1, math.ceil(p * len(ordered))) - 1])
+
+
+# Each metric's definition here: (oracle method, how to compare).
+EXACT, LATENCY, TIMED = "exact", "latency", "timed"
+DEFINITIONS: dict[str, tuple[Callable[[Oracle, Case], list[list[Any]]], str]] = {
+    "summary": (Oracle.summary, "summary"),
+    "daily-active": (Oracle.daily_active, EXACT),
+    "weekly-active": (Oracle.weekly_active, EXACT),
+    "new-installs": (Oracle.new_installs, EXACT),
+    "versions": (Oracle.versions, EXACT),
+    "countries": (Oracle.countries, EXACT),
+    "commands": (Oracle.commands, EXACT),
+    "flags": (Oracle.flags, EXACT),
+    "output-formats": (lambda o, c: o.breakdown(c, lambda e: e["output_format"]), EXACT),
+    "models": (lambda o, c: o.breakdown(c, lambda e: e["model_used"]), EXACT),
+    "prompt-length": (Oracle.prompt_length, EXACT),
+    "peak-hours": (Oracle.peak_hours, EXACT),
+    "ci-share": (lambda o, c: o.breakdown(c, o.ci_kind), EXACT),
+    "operating-systems": (lambda o, c: o.breakdown(c, lambda e: e["os"]), EXACT),
+    "success-rate": (Oracle.success_rate, EXACT),
+    "errors": (Oracle.errors, EXACT),
+    "execution-time": (lambda o, c: o.latency(c, "execution_time", (0.5, 0.95, 0.99)), LATENCY),
+    "api-time": (lambda o, c: o.latency(c, "api_time", (0.5, 0.95)), LATENCY),
+    "cohorts": (Oracle.cohorts, EXACT),
+    "heavy-installs": (Oracle.heavy_installs, EXACT),
+    "commands-per-month": (Oracle.commands_per_month, EXACT),
+    "feature-gaps": (Oracle.feature_gaps, EXACT),
+    "live": (lambda o, c: [], TIMED),
+    "recent": (lambda o, c: [], TIMED),
+}
+
+
+def close(got: Any, want: Any) -> bool:
+    """A percentile shown from its bucket: within the documented error of the true value."""
+    if want is None or got is None:
+        return got is want
+    return bool(abs(got - want) <= BUCKET_ERROR * want + 0.06)
+
+
+def compare(kind: str, got: list[list[Any]], want: list[list[Any]]) -> str | None:
+    """None when ``got`` is right, else what is wrong."""
+    if kind == EXACT:
+        if got == want:
+            return None
+        diff = [(i, g, w) for i, (g, w) in enumerate(zip(got, want, strict=False)) if g != w]
+        return f"{len(got)} rows, expected {len(want)}; first differences {diff[:3]}"
+    if kind == "summary":
+        g: dict[str, Any] = {k: v for k, v in got}
+        w: dict[str, Any] = {k: v for k, v in want}
+        if list(g) != list(w):
+            return f"keys {list(g)} != {list(w)}"
+        bad = {k: (g[k], w[k]) for k in w if k != "execution_time_p50_ms" and g[k] != w[k]}
+        if not close(g["execution_time_p50_ms"], w["execution_time_p50_ms"]):
+            bad["execution_time_p50_ms"] = (g["execution_time_p50_ms"], w["execution_time_p50_ms"])
+        return f"{bad}" if bad else None
+    assert kind == LATENCY
+    # Named commands with equal counts may come in either order: compare them by name.
+    names = [r[0] for r in got]
+    if sorted(names) != sorted(r[0] for r in want) or names[:1] != [r[0] for r in want][:1]:
+        return f"rows {[r[:2] for r in got]} != {[r[:2] for r in want]}"
+    if OTHER in names and names[-1] != OTHER:
+        return f"(other) is not last: {names}"
+    named = [r[1] for r in got if r[0] not in ("all", OTHER)]
+    if named != sorted(named, reverse=True):
+        return f"named commands not by count: {named}"
+    by_name = {r[0]: r for r in want}
+    for r in got:
+        exp = by_name[r[0]]
+        if r[1] != exp[1] or not all(close(a, b) for a, b in zip(r[2:], exp[2:], strict=True)):
+            return f"{r} != {exp}"
+    return None
+
+
+# ---------------------------------------------------------------------------------------
+# The servers
+
+
+@dataclass
+class Loaded:
+    server: ServerHandle
+    data: DataSet
+    oracle: Oracle
+    answers: tuple[int, int]
+
+
+def _key(database_url: str) -> bytes:
+    """The pseudonym key the server's database holds (read directly, as an analyst with the
+    database could)."""
+    sql = "SELECT value FROM an_secrets WHERE name = 'install_pseudonym_key'"
+    if database_url.startswith("sqlite:///"):
+        import sqlite3
+
+        conn = sqlite3.connect(database_url.removeprefix("sqlite:///"))
+        try:
+            return bytes.fromhex(conn.execute(sql).fetchone()[0])
+        finally:
+            conn.close()
+    import psycopg
+
+    with psycopg.connect(database_url) as pg:
+        row = pg.execute(sql).fetchone()
+        assert row is not None
+        return bytes.fromhex(row[0])
+
+
+def _folded(server: ServerHandle) -> None:
+    """Wait until every stored event is folded into the rollups (no "still being folded")."""
+    deadline = time.monotonic() + 120
+    while True:
+        r = httpx.get(server.base_url + "/v1/metrics/summary", headers=server.headers(),
+                      params={"days": "1"}, timeout=60)  # fmt: skip
+        assert r.status_code == 200, r.text
+        if not (r.json()["note"] or ""):
+            return
+        assert time.monotonic() < deadline, r.json()["note"]
+        time.sleep(0.5)
+
+
+SETUPS = [
+    pytest.param(("sqlite", "America/Los_Angeles", 3), id="sqlite-los-angeles"),
+    pytest.param(("postgres", "Asia/Kolkata", 6), id="postgres-kolkata",
+                 marks=pytest.mark.postgres),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module", params=SETUPS)
+def loaded(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Loaded]:
+    kind, zone, top = request.param
+    work: Path = tmp_path_factory.mktemp(f"oracle-{kind}")
+    with ExitStack() as stack:
+        if kind == "sqlite":
+            url = f"sqlite:///{work / 'oracle.db'}"
+        else:
+            url = stack.enter_context(fresh_database("iconiq_t_oracle"))
+        yield from _load(url, work, zone, top)
+
+
+def _load(url: str, work: Path, zone: str, top: int) -> Iterator[Loaded]:
+    env = {"TZ": zone, "PGTZ": zone, "ICONIQ_TRUSTED_PROXIES": "127.0.0.1/32",
+           "ICONIQ_TOP_VALUES": str(top), "ICONIQ_FOLD_INTERVAL": "1"}  # fmt: skip
+    data = build()
+    with running_server(url, directory=work, env=env) as srv:
+        environ = Path(f"/proc/{srv.pid}/environ").read_bytes().split(b"\0")
+        assert f"TZ={zone}".encode() in environ  # the server runs away from UTC
+        rng = random.Random(5)
+        sent = upload(srv, data.batches, rng)
+        _folded(srv)  # everything folded: what follows is a late upload
+        late = upload(srv, data.late, rng)
+        _folded(srv)
+        answers = (sent[0] + late[0], sent[1] + late[1])
+        yield Loaded(srv, data, Oracle(data.stored, top, _key(url)), answers)
+
+
+def cases(data: DataSet) -> list[Case]:
+    t = data.today
+    first = t - SPAN + 1
+    span = (first, t)
+    sunday = next(d for d in range(t - 20, t) if weekday(d) == 6)
+    wednesday = next(d for d in range(t - 14, t) if weekday(d) == 2)
+    month_start = day_of_date((EPOCH + dt.timedelta(days=t - 40)).replace(day=1))
+    return [
+        Case("whole span", *span),
+        Case("last 30 days", t - 29, t),
+        Case("single Monday", sunday + 1, sunday + 1),
+        Case("single Sunday", sunday, sunday),
+        Case("Sunday and Monday", sunday, sunday + 1),
+        Case("no events", t - 400, t - 300),
+        Case("Wednesday to", wednesday - 40, wednesday),
+        Case("first day of a month", month_start, month_start),
+        Case("cuts months", month_start - 20, month_start + 40),
+        Case("version 1.2.0", *span, version="1.2.0"),
+        Case("command config", *span, command="config"),
+        Case("version and command", t - 60, t - 3, version="1.1.0", command="icon"),
+        Case("unknown version", *span, version="9.9.9"),
+        Case("single day, command", sunday + 1, sunday + 1, command="icon"),
+    ]
+
+
+def fetch(server: ServerHandle, name: str, c: Case) -> tuple[list[list[Any]], float, float]:
+    t0 = time.time()
+    r = httpx.get(f"{server.base_url}/v1/metrics/{name}", params=c.params(),
+                  headers=server.headers(), timeout=60)  # fmt: skip
+    t1 = time.time()
+    assert r.status_code == 200, (name, c, r.text)
+    body = r.json()
+    return [[row[col] for col in body["columns"]] for row in body["rows"]], t0, t1
+
+
+def test_uploads_are_counted_once(loaded: Loaded) -> None:
+    accepted, duplicates = loaded.answers
+    assert accepted == len(loaded.data.stored)
+    assert duplicates > 0
+    assert len({e["event_id"] for e in loaded.data.stored}) == len(loaded.data.stored)
+
+
+def test_every_metric_matches_its_definition(loaded: Loaded) -> None:
+    listing = httpx.get(loaded.server.base_url + "/v1/metrics", headers=loaded.server.headers())
+    names = [m["name"] for m in listing.json()["metrics"]]
+    missing = [n for n in names if n not in DEFINITIONS]
+    assert not missing, f"metrics without a definition in the oracle: {missing}"
+    wrong: list[str] = []
+    checked = 0
+    for c in cases(loaded.data):
+        for name in names:
+            compute, kind = DEFINITIONS[name]
+            if kind == TIMED:
+                continue
+            got, _, _ = fetch(loaded.server, name, c)
+            problem = compare(kind, got, compute(loaded.oracle, c))
+            checked += 1
+            if problem:
+                wrong.append(f"{name} [{c.name}]: {problem}")
+    assert not wrong, "\n".join(wrong)
+    assert checked >= 14 * 20
+
+
+def test_threshold_of_commands_per_month(loaded: Loaded) -> None:
+    t = loaded.data.today
+    for threshold in (0, 1, 7, 100, 501, 1_000_000):
+        c = Case(f"threshold {threshold}", t - SPAN + 1, t, threshold=threshold)
+        got, _, _ = fetch(loaded.server, "commands-per-month", c)
+        want = loaded.oracle.commands_per_month(c)
+        assert got == want, threshold
+    # Some installs are above the default line and some below: the share tells them apart.
+    shares = [r[-1] for r in loaded.oracle.commands_per_month(Case("", t - SPAN + 1, t))]
+    assert any(0 < s < 1 for s in shares)
+    for bad in ("-1", "1.5", "abc", "1000001", "²"):
+        r = httpx.get(loaded.server.base_url + "/v1/metrics/commands-per-month",
+                      params={"threshold": bad}, headers=loaded.server.headers())  # fmt: skip
+        assert r.status_code == 400 and "threshold" in r.json()["error"], bad
+
+
+def test_live_and_recent(loaded: Loaded) -> None:
+    t = loaded.data.today
+    for c in (Case("all", t, t), Case("icon", t, t, command="icon")):
+        for name in ("live", "recent"):
+            for _attempt in range(5):
+                got, t0, t1 = fetch(loaded.server, name, c)
+                lo, hi = int(t0 * 1000), int(t1 * 1000)
+                if lo // 60_000 == hi // 60_000:  # the window cannot have moved meanwhile
+                    break
+            method = Oracle.live if name == "live" else Oracle.recent
+            want = method(loaded.oracle, c, hi)
+            assert got == want, (name, c.name)
+            assert got == method(loaded.oracle, c, lo)
+    live = loaded.oracle.live(Case("all", t, t), int(time.time() * 1000))
+    assert sum(r[1] for r in live) >= 1  # the data set has events in the last minutes
+
+
+def test_the_data_set_covers_what_it_claims(loaded: Loaded) -> None:
+    """Guards against a generator that silently stops planting the hard cases."""
+    stored = loaded.data.stored
+    stamps = {e["timestamp"] % DAY for e in stored}
+    assert {0, DAY - 1} <= stamps
+    midnight_days = {weekday(e["timestamp"] // DAY) for e in stored if e["timestamp"] % DAY == 0}
+    assert {0, 6} <= midnight_days  # Mondays and Sundays at 00:00:00.000
+    assert {e["version"] for e in stored} == {r[0] for r in RELEASES}
+    assert len({e["install_id"] for e in stored}) >= 50
+    assert {e["ci"] for e in stored} == {True, False, None}
+    assert len({e["country"] for e in stored}) >= 6
+    rates = {}
+    for v, _, _ in RELEASES:
+        icon = [e for e in stored if e["version"] == v and e["command"] == "icon"]
+        rates[v] = sum(1 for e in icon if not e["success"]) / len(icon)
+    assert rates["1.2.0"] > 2 * rates["1.1.0"]  # the flaky release
+    # Some late events are older than everything their install had sent before (its first
+    # seen day moves earlier after the rollups were folded), one install arrives only late.
+    before: dict[str, int] = {}
+    for _, batch in loaded.data.batches:
+        for e in batch:
+            before[e["install_id"]] = min(
+                e["timestamp"], before.get(e["install_id"], e["timestamp"])
+            )
+    late = [e for _, batch in loaded.data.late for e in batch]
+    assert any(e["install_id"] in before and e["timestamp"] < before[e["install_id"]] for e in late)
+    assert any(e["install_id"] not in before for e in late)
