@@ -115,20 +115,25 @@ def heavy_installs(db: Db, f: Filters) -> Table:
 def _heaviest(db: Db, f: Filters) -> list[tuple[Any, ...]]:
     """(install_id, commands) of the ``f.top`` installs with the most commands in the range,
     most first (ties: by install id)."""
-    limit = int(f.top)
+    src, params = install_events(db, f)
+    return db.fetch(
+        f"SELECT install_id, sum(events) FROM ({src}) AS s GROUP BY install_id"
+        f" ORDER BY 2 DESC, 1 LIMIT {int(f.top)}",
+        params,
+    )
+
+
+def install_events(db: Db, f: Filters) -> tuple[str, list[Any]]:
+    """SQL of (install_id, events) rows that add up, per install, to its events in the range
+    that match the filters, and its parameters. Unfiltered, the whole weeks inside the
+    range come from the per-install-week rollup and only the days of the partial weeks at
+    either end from the per-install-day one: exact, and far fewer rows over a long range."""
     if f.filtered:
         where, params = f.where()
-        # SQLite would walk the primary key for the GROUP BY (the whole table): make it use
-        # the covering (day, version, command, install_id, events) index instead.
+        # SQLite would walk the primary key for a GROUP BY install_id (the whole table):
+        # make it use the covering (day, version, command, install_id, events) index.
         hint = " INDEXED BY an_install_days_day" if db.dialect == "sqlite" else ""
-        return db.fetch(
-            f"SELECT install_id, sum(events) FROM an_install_days{hint} WHERE {where}"
-            f" GROUP BY install_id ORDER BY 2 DESC, 1 LIMIT {limit}",
-            params,
-        )
-    # Unfiltered: the whole weeks inside the range from the per-install-week rollup, the
-    # days of the partial weeks at either end from the per-install-day one (exact, and far
-    # fewer rows than the days alone over a long range).
+        return f"SELECT install_id, events FROM an_install_days{hint} WHERE {where}", params
     first, last = week_of(f.start), week_of(f.end)
     whole_first = first if week_start(first) == f.start else first + 1
     whole_last = last if week_end(last) == f.end else last - 1
@@ -144,11 +149,7 @@ def _heaviest(db: Db, f: Filters) -> list[tuple[Any, ...]]:
         if lo <= hi:
             parts.append("SELECT install_id, events FROM an_install_days WHERE day BETWEEN ? AND ?")
             params += [lo, hi]
-    return db.fetch(
-        f"SELECT install_id, sum(events) FROM ({' UNION ALL '.join(parts)}) AS s"
-        f" GROUP BY install_id ORDER BY 2 DESC, 1 LIMIT {limit}",
-        params,
-    )
+    return " UNION ALL ".join(parts), params
 
 
 def _profiles(
@@ -216,14 +217,13 @@ def commands_per_month(db: Db, f: Filters) -> Table:
     case = " ".join(
         f"WHEN n <= {int(hi)} THEN {k}" for k, (_, hi) in enumerate(MONTH_BUCKETS) if hi is not None
     )
-    hint = " INDEXED BY an_install_days_day" if db.dialect == "sqlite" else ""
     out = []
     for month, lo, hi, partial in calendar_months(f.start, f.end):
-        where, params = replace(f, start=lo, end=hi).where()
+        src, params = install_events(db, replace(f, start=lo, end=hi))
         rows = db.fetch(
             f"SELECT CASE {case} ELSE {len(MONTH_BUCKETS) - 1} END, count(*),"
             " sum(CASE WHEN n > ? THEN 1 ELSE 0 END) FROM (SELECT install_id, sum(events) AS n"
-            f" FROM an_install_days{hint} WHERE {where} GROUP BY install_id) AS s GROUP BY 1",
+            f" FROM ({src}) AS s GROUP BY install_id) AS t GROUP BY 1",
             [f.threshold, *params],
         )
         counts = [0] * len(MONTH_BUCKETS)

@@ -86,7 +86,7 @@ class Filters:
         raw = args.get("threshold") or str(DEFAULT_THRESHOLD)
         if not (len(raw) <= 7 and raw.isascii() and raw.isdigit()) or int(raw) > MAX_THRESHOLD:
             raise InvalidInput(f"threshold must be a whole number from 0 to {MAX_THRESHOLD:,}")
-        return cls(start, end, version, command, top, int(raw))
+        return cls(start, end, version, command, top, threshold=int(raw))
 
     @property
     def filtered(self) -> bool:
