@@ -129,12 +129,12 @@ def test_growth(seeded: Store) -> None:
         ["2026-03-02", 1, 0, 1, 1.0], ["2026-03-02", 1, 1, 1, 1.0],
         ["2026-03-09", 2, 0, 2, 1.0],
     ]  # fmt: skip
-    # install, commands, active days, active weeks, commands per week, CI share, OS,
-    # first seen, last seen: 3 commands over a 14-day (two-week) range are 1.5 a week.
+    # install, commands, active days, active weeks, commands per week, first seen, last seen,
+    # OS and CI (on the last day): 3 commands over a 14-day (two-week) range are 1.5 a week.
     assert rows(seeded, "heavy-installs") == [
-        [alias(seeded, 0), 3, 2, 1, 1.5, 0.0, "linux", "2026-03-09", "2026-03-10"],
-        [alias(seeded, 1), 2, 2, 2, 1.0, 1.0, "linux", "2026-03-02", "2026-03-10"],
-        [alias(seeded, 2), 1, 1, 1, 0.5, 0.0, "linux", "2026-03-14", "2026-03-14"],
+        [alias(seeded, 0), 3, 2, 1, 1.5, "2026-03-09", "2026-03-10", "linux", False],
+        [alias(seeded, 1), 2, 2, 2, 1.0, "2026-03-02", "2026-03-10", "linux", True],
+        [alias(seeded, 2), 1, 1, 1, 0.5, "2026-03-14", "2026-03-14", "linux", False],
     ]
     # network and timeout fail icon once each: a tie goes to the first name.
     assert rows(seeded, "feature-gaps") == [["icon", 5, 2, 0.4, "network"]]
@@ -235,11 +235,11 @@ def test_headlines_count_inside_the_range(seeded: Store) -> None:
     # One day (Monday 03-09): A ran 2 commands that day, 14 a week at that rate.
     monday = Filters(day("2026-03-09"), day("2026-03-09"))
     assert rows(seeded, "heavy-installs", monday) == [
-        [alias(seeded, 0), 2, 1, 1, 14.0, 0.0, "linux", "2026-03-09", "2026-03-09"],
+        [alias(seeded, 0), 2, 1, 1, 14.0, "2026-03-09", "2026-03-09", "linux", False],
     ]
     # A week from Wednesday to Tuesday: B's Monday 03-02 is outside, its Tuesday inside.
     week = Filters(day("2026-03-04"), day("2026-03-10"))
-    assert [r[:5] + r[-1:] for r in rows(seeded, "heavy-installs", week)] == [
+    assert [r[:5] + r[6:7] for r in rows(seeded, "heavy-installs", week)] == [
         [alias(seeded, 0), 3, 2, 1, 3.0, "2026-03-10"],
         [alias(seeded, 1), 1, 1, 1, 1.0, "2026-03-10"],
     ]

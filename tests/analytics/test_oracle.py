@@ -118,6 +118,9 @@ def build(seed: int = 13) -> DataSet:
     def make(install: str, ts: int, profile: dict[str, Any], command: str | None = None,
              version: str | None = None) -> dict[str, Any]:  # fmt: skip
         ver, rate = release_on(ts // DAY, profile["lag"])
+        # Some installs move (a laptop replaced, a CI job added) or mix two set-ups a day.
+        alt = ts // DAY >= profile.get("moves", today + 1) or rng.random() < profile.get("mix", 0)
+        os_name, in_ci = profile["alt"] if alt else (profile["os"], profile["ci"])
         ver = version or ver
         cmd = command or rng.choices([c for c, _ in COMMANDS], [w for _, w in COMMANDS])[0]
         fail_rate = rate if cmd == "icon" else 0.03
@@ -142,9 +145,9 @@ def build(seed: int = 13) -> DataSet:
             "model_used": rng.choice(MODELS) if icon else None,
             "api_time": int(rng.lognormvariate(6.5, 1)) if icon and success and execution else None,
             "flags": rng.sample(FLAGS, rng.randint(0, 3)) if icon else [],
-            "os": profile["os"],
+            "os": os_name,
             "python": "3.12",
-            "ci": profile["ci"],
+            "ci": in_ci,
         }  # fmt: skip
 
     def at(day: int) -> int:
@@ -161,7 +164,12 @@ def build(seed: int = 13) -> DataSet:
             "os": "linux" if kind == "ci" else rng.choice(["linux", "darwin", "windows", None]),
             "lag": rng.randint(0, 12),
             "address": rng.choice([*ADDRESSES, None, None]),
+            "alt": (rng.choice(["linux", "darwin", "windows"]), rng.random() < 0.5),
         }
+        if n % 5 == 1:
+            profile["moves"] = first + rng.randint(0, SPAN - 1)
+        elif n % 5 == 2:
+            profile["mix"] = rng.choice([0.3, 0.5])
         profiles[install] = profile
         start = first + rng.randint(0, SPAN - 1)
         life = {"trial": 3, "casual": 60, "regular": 90, "heavy": 95, "ci": 95}[kind]
@@ -482,13 +490,14 @@ class Oracle:
         out = []
         for i, n in head:
             days = {e["timestamp"] // DAY for e in per[i]}
-            oses = Counter(e["os"] for e in per[i] if e["os"] is not None)
+            last = [e for e in per[i] if e["timestamp"] // DAY == max(days)]
+            oses = Counter(e["os"] for e in last if e["os"] is not None)
             os_name = sorted(oses.items(), key=lambda kv: (-kv[1], kv[0]))[0][0] if oses else None
+            in_ci = 2 * sum(1 for e in last if e["ci"] is True) > len(last)
             out.append([
                 self.pseudonym(i), n, len(days), len({monday(d) for d in days}),
                 round(n / ((c.end - c.start + 1) / 7), 1),
-                share(sum(1 for e in per[i] if e["ci"] is True), n), os_name,
-                date_of(self.first_day[i]), date_of(max(days)),
+                date_of(self.first_day[i]), date_of(max(days)), os_name, in_ci,
             ])  # fmt: skip
         return out
 
@@ -835,6 +844,10 @@ def test_the_data_set_covers_what_it_claims(loaded: Loaded) -> None:
     assert {e["version"] for e in stored} == {r[0] for r in RELEASES}
     assert len({e["install_id"] for e in stored}) >= 50
     assert {e["ci"] for e in stored} == {True, False, None}
+    per_install: dict[str, set[Any]] = defaultdict(set)
+    for e in stored:
+        per_install[e["install_id"]].add((e["os"], e["ci"]))
+    assert sum(1 for kinds in per_install.values() if len(kinds) > 1) >= 10  # moves and mixes
     assert len({e["country"] for e in stored}) >= 6
     rates = {}
     for v, _, _ in RELEASES:

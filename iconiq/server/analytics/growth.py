@@ -58,8 +58,8 @@ def cohorts(db: Db, f: Filters) -> Table:
 
 
 HEAVY_COLUMNS = [
-    "install", "commands", "active_days", "active_weeks", "commands_per_week", "ci_share", "os",
-    "first_seen", "last_seen",
+    "install", "commands", "active_days", "active_weeks", "commands_per_week", "first_seen",
+    "last_seen", "os", "ci",
 ]  # fmt: skip
 
 
@@ -67,9 +67,9 @@ def heavy_installs(db: Db, f: Filters) -> Table:
     """The ``f.top`` installs that ran the most commands in the range (paid-plan
     candidates), each shown by its pseudonym, never its install id. Everything counts
     inside the range only (and the filters): commands, active days and weeks, commands
-    per week (commands / (range days / 7)), the share of commands run under CI, the OS
-    most used (ties: first by name) and the last day with a command; ``first_seen`` is
-    the install's first stored event, whenever it was."""
+    per week (commands / (range days / 7)) and the last day with a command
+    (``last_seen``); the install's OS and whether it runs in CI are as of that day;
+    ``first_seen`` is the install's first stored event, whenever it was."""
     top = _heaviest(db, f)
     if not top:
         return Table(HEAVY_COLUMNS, [])
@@ -89,13 +89,14 @@ def heavy_installs(db: Db, f: Filters) -> Table:
         for i, d in db.fetch(f"SELECT install_id, first_day FROM an_first_seen WHERE {inside}", kp)
         if d is not None
     }
-    ci, os_name = _profiles(db, f, inside, kp)
+    profile = _last_day_profiles(db, f, {i: days[i][2] for i in ids if i in days})
     secret = pseudonym.key(db)
     weeks = (f.end - f.start + 1) / 7
     out = []
     for install, n in top:
         i, n = str(install), int(n)
         active, active_weeks, last = days.get(i, (0, 0, f.end))
+        os_name, ci = profile.get(i, (None, False))
         out.append(
             [
                 pseudonym.pseudonym(secret, i),
@@ -103,10 +104,10 @@ def heavy_installs(db: Db, f: Filters) -> Table:
                 active,
                 active_weeks,
                 round(n / weeks, 1),
-                share(ci.get(i, 0), n),
-                os_name.get(i),
                 date_of(first[i]) if i in first else None,
                 date_of(last),
+                os_name,
+                ci,
             ]
         )
     return Table(HEAVY_COLUMNS, out)
@@ -152,32 +153,40 @@ def install_events(db: Db, f: Filters) -> tuple[str, list[Any]]:
     return " UNION ALL ".join(parts), params
 
 
-def _profiles(
-    db: Db, f: Filters, inside: str, kp: list[Any]
-) -> tuple[dict[str, int], dict[str, str]]:
-    """For a few installs (``inside``): their commands run under CI in the range, and the OS
-    of most of their commands there (ties: first by name). Read from ``events`` through its
-    install index: the rollups do not keep an install's OS or CI."""
-    sql = (
-        "SELECT install_id, os, count(*), sum(CASE WHEN ci THEN 1 ELSE 0 END) FROM events"
-        f" WHERE {inside} AND timestamp >= ? AND timestamp < ?"
-    )
-    params: list[Any] = [*kp, f.start * DAY_MS, (f.end + 1) * DAY_MS]
-    for name in ("version", "command"):
-        if getattr(f, name) is not None:
-            sql += f" AND {name} = ?"
-            params.append(getattr(f, name))
-    ci: dict[str, int] = {}
-    best: dict[str, tuple[int, str]] = {}
-    for install, os_name, n, in_ci in db.fetch(sql + " GROUP BY install_id, os", params):
-        i = str(install)
-        ci[i] = ci.get(i, 0) + int(in_ci or 0)
-        if os_name is None:
-            continue
-        seen = best.get(i)
-        if seen is None or (-int(n), str(os_name)) < (-seen[0], seen[1]):
-            best[i] = (int(n), str(os_name))
-    return ci, {i: name for i, (_, name) in best.items()}
+def _last_day_profiles(
+    db: Db, f: Filters, last_days: dict[str, int]
+) -> dict[str, tuple[str | None, bool]]:
+    """Each install's (OS, CI) on its last active day (``last_days``), over its events of that
+    day that match the filters: the OS of most of them (ties: first by name; none when none
+    has one) and whether most of them ran under CI. Read from ``events`` one day at a time
+    through the timestamp index (the rollups keep no OS or CI per install): the cost is a
+    day's events, not an install's whole history."""
+    by_day: dict[int, list[str]] = {}
+    for install, day in last_days.items():
+        by_day.setdefault(day, []).append(install)
+    # SQLite would otherwise pick the install index and read every event those installs sent.
+    hint = " INDEXED BY idx_events_timestamp" if db.dialect == "sqlite" else ""
+    counts: dict[str, dict[str | None, list[int]]] = {}
+    for day, installs in sorted(by_day.items()):
+        inside, kp = among("install_id", installs)
+        sql = (
+            "SELECT install_id, os, count(*), sum(CASE WHEN ci THEN 1 ELSE 0 END)"
+            f" FROM events{hint} WHERE timestamp >= ? AND timestamp < ? AND {inside}"
+        )
+        params: list[Any] = [day * DAY_MS, (day + 1) * DAY_MS, *kp]
+        for name in ("version", "command"):
+            if getattr(f, name) is not None:
+                sql += f" AND {name} = ?"
+                params.append(getattr(f, name))
+        for install, os_name, n, in_ci in db.fetch(sql + " GROUP BY install_id, os", params):
+            counts.setdefault(str(install), {})[os_name] = [int(n), int(in_ci or 0)]
+    out: dict[str, tuple[str | None, bool]] = {}
+    for install, per_os in counts.items():
+        named = sorted((-n, name) for name, (n, _) in per_os.items() if name is not None)
+        total = sum(n for n, _ in per_os.values())
+        in_ci = sum(c for _, c in per_os.values())
+        out[install] = (named[0][1] if named else None, 2 * in_ci > total)
+    return out
 
 
 # Commands per calendar month: the buckets (lowest, highest; None: no limit).
