@@ -253,7 +253,7 @@ def test_commands_per_month(seeded: Store) -> None:
         table = compute(db, "commands-per-month", Filters.last(14))
     assert table.columns == [
         "month", "days", "partial", "installs", *buckets, "threshold", "above_threshold",
-        "share_above_threshold",
+        "above_threshold_share",
     ]  # fmt: skip
     # March, cut to 03-02 … 03-15: A ran 3, B 2, C 1 command.
     assert table.rows == [["2026-03", 14, True, 3, 1, 2, 0, 0, 0, 0, 0, 100, 0, 0.0]]

@@ -247,7 +247,7 @@ def commands_per_month(db: Db, f: Filters) -> Table:
         )  # fmt: skip
     return Table(
         ["month", "days", "partial", "installs", *labels, "threshold", "above_threshold",
-         "share_above_threshold"],
+         "above_threshold_share"],
         out,
     )  # fmt: skip
 
