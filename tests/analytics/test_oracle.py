@@ -61,6 +61,8 @@ COMMANDS = (("icon", 70), ("config", 10), ("telemetry status", 8), ("telemetry f
 ERRORS = ("network", "timeout", "rate_limit", "content_policy", "auth", "api_error", None)
 FORMATS = ("png", "png", "webp", "ico", "icns", "jpeg")
 MODELS = ("dall-e-3", "gpt-image-1", "dall-e-2", "local")
+INVOKERS = ("terminal", "terminal", "terminal", "make", "npm", "script", None)
+INVOKERS_CI = ("make", "npm", "gradle", "script", "other", None)
 FLAGS = ("--model", "--size", "--format", "--out", "--quality", "--style")
 
 
@@ -148,6 +150,10 @@ def build(seed: int = 13) -> DataSet:
             "os": os_name,
             "python": "3.12",
             "ci": in_ci,
+            # The contract's integration fields (a server that does not know them ignores
+            # them): a CI service for runs in CI, the tool that started the command.
+            "ci_provider": profile["provider"] if in_ci else None,
+            "invoked_by": rng.choice(INVOKERS_CI if in_ci else INVOKERS),
         }  # fmt: skip
 
     def at(day: int) -> int:
@@ -165,6 +171,7 @@ def build(seed: int = 13) -> DataSet:
             "lag": rng.randint(0, 12),
             "address": rng.choice([*ADDRESSES, None, None]),
             "alt": (rng.choice(["linux", "darwin", "windows"]), rng.random() < 0.5),
+            "provider": rng.choice(["github-actions", "gitlab-ci", "circleci", "jenkins"]),
         }
         if n % 5 == 1:
             profile["moves"] = first + rng.randint(0, SPAN - 1)
@@ -206,7 +213,8 @@ def build(seed: int = 13) -> DataSet:
             ts = (first + rng.randint(0, 20)) * DAY + rng.randint(0, DAY - 1)
             late.append((profiles[install]["address"], make(install, ts, profiles[install])))
     newcomer = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-    profiles[newcomer] = {"ci": False, "os": "darwin", "lag": 0, "address": "81.2.69.160"}
+    profiles[newcomer] = {"ci": False, "os": "darwin", "lag": 0, "address": "81.2.69.160",
+                          "provider": "other"}  # fmt: skip
     for d in (first + 3, first + 3, first + 10):
         late.append(("81.2.69.160", make(newcomer, d * DAY + 1000 * rng.randint(0, 86_399),
                                          profiles[newcomer], command="config")))  # fmt: skip
