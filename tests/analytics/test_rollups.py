@@ -4,6 +4,9 @@ with) equals its table, over all events and over a filtered event source."""
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -54,3 +57,20 @@ def test_rows_from_a_filtered_source(filled: Store, name: str) -> None:
         everything = int(db.scalar(f"SELECT count(*) FROM {name}"))
     assert 0 < len(table) < everything, "the filter keeps some rows and drops others"
     assert computed == table
+
+
+def test_fold_benchmark_prints_its_table() -> None:
+    """``benchmarks/fold.py`` (the fold speed before/after a change) still runs."""
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "fold.py"), "--events", "300",
+         "--rounds", "1", "--no-postgres"],
+        capture_output=True, text=True, timeout=120, cwd=root,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = [line.split() for line in done.stdout.splitlines()]
+    assert [r[:2] for r in lines if r and r[0] == "SQLite"] == [
+        ["SQLite", "add"],
+        ["SQLite", "remove"],
+    ]
+    assert all(float(r[2].replace(",", "")) > 0 for r in lines if r and r[0] == "SQLite")
