@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from iconiq.server.analytics.db import Db
-from iconiq.server.analytics.rollups.base import DAY, WEEK, upsert
+from iconiq.server.analytics.rollups.base import DAY, WEEK, refill, upsert
 from iconiq.server.calendar import week_of
 
 NAME = "an_active"
@@ -58,15 +58,15 @@ def rows_from(dialect: str, src: str) -> str:
 
 def rebuild(dialect: str) -> list[str]:
     """From ``an_install_days`` and ``an_install_weeks`` (rebuilt before)."""
-    out = [f"DELETE FROM {NAME}"]
+    selects = []
     for p in PERIODS:
         count = "count(*)" if p.unique else "count(DISTINCT install_id)"
         group = ", ".join((p.column, *p.by))
-        out.append(
-            f"INSERT INTO {NAME} ({', '.join(COLUMNS)}) SELECT '{p.code}', {p.column},"
-            f" {_fill(p, p.table)}, {count} FROM {p.table} GROUP BY {group}"
+        selects.append(
+            f"SELECT '{p.code}', {p.column}, {_fill(p, p.table)}, {count} FROM {p.table}"
+            f" GROUP BY {group}"
         )
-    return out
+    return refill(NAME, COLUMNS, *selects)
 
 
 def _unseen(p: Period, src: str) -> str:

@@ -9,7 +9,7 @@ once). Read by the usage, adoption and performance panels.
 from __future__ import annotations
 
 from iconiq.server.analytics.db import Db
-from iconiq.server.analytics.rollups.base import DAY, add_counts, subtract_counts
+from iconiq.server.analytics.rollups.base import DAY, add_counts, refill, subtract_counts
 
 NAME = "an_daily"
 COLUMNS = (
@@ -70,8 +70,7 @@ def rows_from(dialect: str, src: str, key: str = "event_id") -> str:
 
 
 def rebuild(dialect: str) -> list[str]:
-    insert = f"INSERT INTO {NAME} ({', '.join(COLUMNS)}) "
-    return [f"DELETE FROM {NAME}", *(insert + s for s in selects(dialect, "events"))]
+    return refill(NAME, COLUMNS, *selects(dialect, "events"))
 
 
 def add(dialect: str, src: str) -> list[str]:

@@ -4,7 +4,7 @@ new installs)."""
 from __future__ import annotations
 
 from iconiq.server.analytics.db import Db
-from iconiq.server.analytics.rollups.base import DAY, upsert
+from iconiq.server.analytics.rollups.base import DAY, refill, upsert
 
 NAME = "an_first_seen"
 COLUMNS = ("install_id", "first_day")
@@ -21,11 +21,7 @@ def rows_from(dialect: str, src: str) -> str:
 
 def rebuild(dialect: str) -> list[str]:
     """From ``an_install_days`` (rebuilt before)."""
-    return [
-        f"DELETE FROM {NAME}",
-        f"INSERT INTO {NAME} ({', '.join(COLUMNS)})"
-        " SELECT install_id, min(day) FROM an_install_days GROUP BY 1",
-    ]
+    return refill(NAME, COLUMNS, "SELECT install_id, min(day) FROM an_install_days GROUP BY 1")
 
 
 def add(dialect: str, src: str) -> list[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 from iconiq.server.analytics.db import Db
-from iconiq.server.analytics.rollups.base import DAY, add_counts, subtract_counts
+from iconiq.server.analytics.rollups.base import DAY, add_counts, refill, subtract_counts
 
 NAME = "an_hist"
 COLUMNS = ("metric", "day", "version", "command", "bucket", "n")
@@ -62,8 +62,7 @@ def rows_from(dialect: str, src: str) -> str:
 
 
 def rebuild(dialect: str) -> list[str]:
-    insert = f"INSERT INTO {NAME} ({', '.join(COLUMNS)}) "
-    return [f"DELETE FROM {NAME}", *(insert + s for s in selects(dialect, "events"))]
+    return refill(NAME, COLUMNS, *selects(dialect, "events"))
 
 
 def add(dialect: str, src: str) -> list[str]:

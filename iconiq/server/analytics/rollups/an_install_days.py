@@ -8,7 +8,7 @@ panel reads it for retention and new installs.
 from __future__ import annotations
 
 from iconiq.server.analytics.db import Db
-from iconiq.server.analytics.rollups.base import DAY, FAILED, add_counts, subtract_counts
+from iconiq.server.analytics.rollups.base import DAY, FAILED, add_counts, refill, subtract_counts
 
 NAME = "an_install_days"
 COLUMNS = ("install_id", "day", "version", "command", "events", "failures")
@@ -24,10 +24,7 @@ def rows_from(dialect: str, src: str) -> str:
 
 
 def rebuild(dialect: str) -> list[str]:
-    return [
-        f"DELETE FROM {NAME}",
-        f"INSERT INTO {NAME} ({', '.join(COLUMNS)}) {rows_from(dialect, 'events')}",
-    ]
+    return refill(NAME, COLUMNS, rows_from(dialect, "events"))
 
 
 def add(dialect: str, src: str) -> list[str]:

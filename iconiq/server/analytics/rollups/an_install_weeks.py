@@ -4,7 +4,7 @@ counts come from it."""
 from __future__ import annotations
 
 from iconiq.server.analytics.db import Db
-from iconiq.server.analytics.rollups.base import WEEK, add_counts, subtract_counts
+from iconiq.server.analytics.rollups.base import WEEK, add_counts, refill, subtract_counts
 from iconiq.server.calendar import week_end, week_of, week_sql, week_start
 
 NAME = "an_install_weeks"
@@ -19,11 +19,8 @@ def rows_from(dialect: str, src: str) -> str:
 
 def rebuild(dialect: str) -> list[str]:
     """From ``an_install_days`` (rebuilt before), much smaller than ``events``."""
-    return [
-        f"DELETE FROM {NAME}",
-        f"INSERT INTO {NAME} ({', '.join(COLUMNS)}) SELECT install_id, {week_sql('day')},"
-        " sum(events) FROM an_install_days GROUP BY 1, 2",
-    ]
+    weeks = f"SELECT install_id, {week_sql('day')}, sum(events) FROM an_install_days GROUP BY 1, 2"
+    return refill(NAME, COLUMNS, weeks)
 
 
 def add(dialect: str, src: str) -> list[str]:

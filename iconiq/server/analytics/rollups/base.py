@@ -47,6 +47,12 @@ class Rollup(Protocol):
         """Forget every day before day ``cut`` (all its events are gone)."""
 
 
+def refill(table: str, columns: tuple[str, ...], *selects: str) -> list[str]:
+    """Statements emptying ``table`` and inserting the rows of each of ``selects``."""
+    insert = f"INSERT INTO {table} ({', '.join(columns)}) "
+    return [f"DELETE FROM {table}", *(insert + select for select in selects)]
+
+
 def upsert(table: str, columns: tuple[str, ...], keys: int, select: str, update: str) -> str:
     """``INSERT`` the rows of ``select`` into ``table``, merging rows whose first ``keys``
     columns exist already with ``update`` (a SET list over ``excluded``)."""
