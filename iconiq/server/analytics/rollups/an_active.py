@@ -5,7 +5,7 @@ number), or a day by version (``v``), by command (``c``) or by both (``x``);
 columns not split by are ``''``. Counted from ``an_install_days`` and
 ``an_install_weeks``: an install is new in a period when it has no row there for
 that period, so ``add`` runs before theirs and ``remove`` after (``ROLLUPS``
-order). Read by the adoption and growth panels.
+order). Read by the adoption panel.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ value).
 
 ``dim`` is ``total`` (value ``''``), one of the breakdowns in ``DIMENSIONS``, or
 ``flag`` (one row per option name given; a flag named twice in one event counts
-once). Read by the usage, adoption and performance panels.
+once). Read by the usage, adoption, performance and growth panels.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""``an_first_seen``: each install's first day with a stored event (the growth panel's
-new installs)."""
+"""``an_first_seen``: each install's first day with a stored event (new installs, in the
+adoption and growth panels)."""
 
 from __future__ import annotations
 

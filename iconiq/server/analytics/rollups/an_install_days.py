@@ -1,8 +1,8 @@
 """``an_install_days``: events and failures per (install, day, version, command).
 
 The per-install table the others are derived from: ``an_install_weeks``,
-``an_first_seen`` and ``an_active`` rebuild and expire from it, and the growth
-panel reads it for retention and new installs.
+``an_first_seen`` and ``an_active`` rebuild and expire from it, and the adoption
+and growth panels read it.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """``an_install_weeks``: events per (install, Monday-based week); ``an_active``'s weekly
-counts come from it."""
+counts come from it, and the growth panel reads it."""
 
 from __future__ import annotations
 

@@ -39,7 +39,7 @@ _ANALYZE_AT = 1000
 # periodic folder catches up, so no reader waits seconds on someone else's upload burst.
 READ_FOLD_LIMIT = 2_000
 
-log = logging.getLogger("iconiq.server.analytics.fold")
+log = logging.getLogger(__name__)
 
 
 def fold(db: Db, wait: bool = True) -> int:
