@@ -27,7 +27,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -588,14 +588,126 @@ class Oracle:
                  e["country"] or ""] for e in s[:15]]  # fmt: skip
 
 
+# -- release health (docs/analytics.md, "Release health")
+
+RELEASE_COMMANDS = 25  # commands compared per version at most
+COMMAND_PART = ["version", "command", "runs", "failures", "failure_rate", "baseline",
+                "baseline_runs", "baseline_failures", "baseline_failure_rate", "difference",
+                "p_value", "test", "verdict", "regression"]  # fmt: skip
+REGRESSION_PART = ["command", "version", "baseline", "failure_rate", "baseline_failure_rate",
+                   "runs", "baseline_runs", "failures", "baseline_failures", "p_value",
+                   "test"]  # fmt: skip
+
+
+def wilson_interval(ok: int, n: int) -> tuple[float, float]:
+    """The 95 % Wilson score interval (z = 1.96, no continuity correction)."""
+    z = 1.959963984540054
+    p = ok / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def worse(x: int, n: int, x0: int, n0: int) -> tuple[float, str]:
+    """One-sided p that x/n fails more than x0/n0: Fisher's exact test (an exact sum over the
+    hypergeometric tail) when the 2x2 table's smallest expected count is below 5, else the
+    pooled two-proportion z-test."""
+    total, k = n + n0, x + x0
+    expected = min(a * b / total for a in (n, n0) for b in (k, total - k))
+    if expected < 5:
+        tail = sum(math.comb(k, i) * math.comb(total - k, n - i) for i in range(x, min(k, n) + 1))
+        return float(Fraction(tail, math.comb(total, n))), "fisher"
+    pooled = k / total
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n + 1 / n0))
+    if se == 0:
+        return 1.0, "z"
+    return 0.5 * math.erfc((x / n - x0 / n0) / se / math.sqrt(2)), "z"
+
+
+def release_health(o: Oracle, c: Case) -> dict[str, list[list[Any]]]:
+    s = o.sel(replace(c, version=None))
+    events = Counter(e["version"] for e in s)
+    fails = Counter(e["version"] for e in s if not e["success"])
+    head, _ = o.ranked(dict(events))
+    names = [v for v, _ in head]
+    if c.version is not None and c.version not in names:
+        names.append(c.version)
+    seen: dict[str, list[int]] = {}
+    for e in o.all:
+        d = e["timestamp"] // DAY
+        if e["version"] in names and d <= c.end:
+            lo_hi = seen.setdefault(e["version"], [d, d])
+            lo_hi[0], lo_hi[1] = min(lo_hi[0], d), max(lo_hi[1], d)
+    shown = sorted((v for v in names if events[v] and v in seen),
+                   key=lambda v: (seen[v][0], tuple(int(p) for p in v.split("."))))  # fmt: skip
+    baseline = {after: before for before, after in zip(shown, shown[1:], strict=False)}
+    per = Counter((e["version"], e["command"]) for e in s)
+    per_fail = Counter((e["version"], e["command"]) for e in s if not e["success"])
+    top_commands, _ = o.ranked(dict(Counter(e["command"] for e in s)))
+    commands = [k for k, _ in top_commands][:RELEASE_COMMANDS]
+    compared = []
+    for v in reversed(shown):
+        if v not in baseline or (c.version is not None and v != c.version):
+            continue
+        b = baseline[v]
+        for k in commands:
+            n, x, n0, x0 = per[(v, k)], per_fail[(v, k)], per[(b, k)], per_fail[(b, k)]
+            if not n or not n0:
+                continue
+            p, test = worse(x, n, x0, n0)
+            diff = x / n - x0 / n0
+            bad = diff >= 0.02 and p < 0.01
+            flagged = bad and n >= 20 and n0 >= 20
+            verdict = "regression" if flagged else "too few runs" if bad else "ok"
+            compared.append([v, k, n, x, share(x, n), b, n0, x0, share(x0, n0), round(diff, 4),
+                             p, test, verdict, flagged])  # fmt: skip
+    flagged_per = Counter(r[0] for r in compared if r[-1])
+    rows = []
+    for v in reversed(shown):
+        if c.version is not None and v != c.version:
+            continue
+        installs = {e["install_id"] for e in s if e["version"] == v}
+        ok = events[v] - fails[v]
+        low, high = wilson_interval(ok, events[v])
+        rows.append([v, date_of(seen[v][0]), date_of(seen[v][1]), len(installs), events[v],
+                     fails[v], round(ok / events[v], 4), round(low, 4), round(high, 4),
+                     baseline.get(v), flagged_per[v]])  # fmt: skip
+    at = {k: i for i, k in enumerate(COMMAND_PART)}
+    regressions = [[r[at[k]] for k in REGRESSION_PART] for r in compared if r[-1]]
+    return {"rows": rows, "regressions": regressions, "commands": compared}
+
+
+def compare_release(body: dict[str, Any], want: dict[str, list[list[Any]]]) -> str | None:
+    """Equal, but p-values (and the interval's last digit) within rounding of another sum."""
+
+    def same(a: Any, b: Any) -> bool:
+        if isinstance(a, float) and isinstance(b, float):
+            return math.isclose(a, b, rel_tol=1e-3, abs_tol=1.5e-4)
+        return bool(a == b)
+
+    got = {
+        "rows": [[r[col] for col in body["columns"]] for r in body["rows"]],
+        "regressions": [[r[k] for k in REGRESSION_PART] for r in body.get("regressions", [])],
+        "commands": [[r[k] for k in COMMAND_PART] for r in body.get("commands", [])],
+    }
+    for part, rows in want.items():
+        if len(got[part]) != len(rows) or not all(
+            len(g) == len(w) and all(same(a, b) for a, b in zip(g, w, strict=True))
+            for g, w in zip(got[part], rows, strict=True)
+        ):
+            return f"{part}: {got[part][:4]} != {rows[:4]}"
+    return None
+
+
 def nearest_rank(values: list[int], p: float) -> float:
     ordered = sorted(values)
     return float(ordered[max(1, math.ceil(p * len(ordered))) - 1])
 
 
 # Each metric's definition here: (oracle method, how to compare).
-EXACT, LATENCY, TIMED = "exact", "latency", "timed"
-DEFINITIONS: dict[str, tuple[Callable[[Oracle, Case], list[list[Any]]], str]] = {
+EXACT, LATENCY, TIMED, RELEASE = "exact", "latency", "timed", "release"
+DEFINITIONS: dict[str, tuple[Callable[[Oracle, Case], Any], str]] = {
+    "release-health": (release_health, RELEASE),
     "summary": (Oracle.summary, "summary"),
     "daily-active": (Oracle.daily_active, EXACT),
     "weekly-active": (Oracle.weekly_active, EXACT),
@@ -771,13 +883,18 @@ def cases(data: DataSet) -> list[Case]:
     ]
 
 
-def fetch(server: ServerHandle, name: str, c: Case) -> tuple[list[list[Any]], float, float]:
-    t0 = time.time()
+def answer(server: ServerHandle, name: str, c: Case) -> dict[str, Any]:
     r = httpx.get(f"{server.base_url}/v1/metrics/{name}", params=c.params(),
                   headers=server.headers(), timeout=60)  # fmt: skip
-    t1 = time.time()
     assert r.status_code == 200, (name, c, r.text)
-    body = r.json()
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def fetch(server: ServerHandle, name: str, c: Case) -> tuple[list[list[Any]], float, float]:
+    t0 = time.time()
+    body = answer(server, name, c)
+    t1 = time.time()
     return [[row[col] for col in body["columns"]] for row in body["rows"]], t0, t1
 
 
@@ -800,8 +917,12 @@ def test_every_metric_matches_its_definition(loaded: Loaded) -> None:
             compute, kind = DEFINITIONS[name]
             if kind == TIMED:
                 continue
-            got, _, _ = fetch(loaded.server, name, c)
-            problem = compare(kind, got, compute(loaded.oracle, c))
+            if kind == RELEASE:
+                body = answer(loaded.server, name, c)
+                problem = compare_release(body, compute(loaded.oracle, c))
+            else:
+                got, _, _ = fetch(loaded.server, name, c)
+                problem = compare(kind, got, compute(loaded.oracle, c))
             checked += 1
             if problem:
                 wrong.append(f"{name} [{c.name}]: {problem}")
