@@ -21,7 +21,10 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
+# Option and command names: letters, digits and dashes (a subset of the contract's shapes).
+_NAME_CHARS = schema.chars(schema.ALNUM + r"\-")
+_COMMAND_MAX = schema.FIELDS["command"]["max"]
+_VERSION_MAX = schema.FIELDS["version"]["max"]
 
 
 def _is_flag(value: object) -> bool:
@@ -40,6 +43,7 @@ def _is_command(value: object) -> bool:
         and value.islower()
         and set(value) <= _NAME_CHARS
     )
+
 
 # Environment variables that mean "running in CI" (their values are never read).
 CI_VARS = (
@@ -88,7 +92,8 @@ def _choice(value: Any, allowed: tuple[str, ...]) -> str | None:
 
 
 def build(run: Run, install_id: str) -> dict[str, Any]:
-    """The v1 event for ``run`` (every field of the design, null where not applicable)."""
+    """The v1 event for ``run``: every field of ``schema.WIRE_FIELDS``, in that order, null
+    where not applicable."""
     facts = run.facts
     command = run.command if run.command and _is_command(run.command) else "unknown"
     flags = [f for f in run.flags if _is_flag(f)]
@@ -102,10 +107,10 @@ def build(run: Run, install_id: str) -> dict[str, Any]:
         "session_id": uuid4(),
         "install_id": install_id,
         "schema": schema.SCHEMA_VERSION,
-        "command": command[:50],
+        "command": command[:_COMMAND_MAX],
         "success": bool(run.success),
         "timestamp": int(run.started_ms),
-        "version": __version__[:20],
+        "version": __version__[:_VERSION_MAX],
         "execution_time": execution_time if execution_time is not None else run.elapsed_ms(),
         "error_type": error_type,
         "prompt_length": _count(facts.get("prompt_length")),

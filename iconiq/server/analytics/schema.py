@@ -4,7 +4,8 @@ Time is cut in UTC days and Monday-based weeks (``iconiq.server.calendar``).
 
 - ``an_daily``: events, failures and prompt-length sums per (dim, day, version,
   command, value); ``dim`` is ``total`` (value ``''``) or one breakdown:
-  error_type, output_format, model_used, ci, country, os, hour, flag.
+  error_type, output_format, model_used, os, ci, country, hour, flag (the contract's
+  ``breakdown`` fields, ``iconiq.telemetry.schema``).
 - ``an_hist``: counts of execution/API times in fixed logarithmic buckets
   (``an_buckets``: eight per doubling), per (metric, day, version, command).
 - ``an_install_days``: events per (install, day, version, command).
@@ -26,6 +27,8 @@ from __future__ import annotations
 
 import math
 
+from iconiq.telemetry.schema import FIELDS
+
 BUCKETS_PER_DOUBLING = 8
 MAX_DOUBLINGS = 32  # buckets reach past 2**32 ms (seven weeks): every int32 fits
 
@@ -38,15 +41,21 @@ TABLES = (
     "an_first_seen",
 )
 
-# Dimensions of ``an_daily`` besides ``total``: name -> SQL value over a row alias ``{r}``.
-# A NULL value means "not counted in this breakdown".
-DIMENSIONS: dict[str, str] = {
+# Dimensions of ``an_daily`` besides ``total`` (and ``flag``, one row per option name):
+# name -> SQL value over a row alias ``{r}``; the contract's ``breakdown`` fields, by their
+# column unless an expression is given here. A NULL value means "not counted in this
+# breakdown".
+_EXPRESSIONS = {
     "error_type": "CASE WHEN {r}.success THEN NULL ELSE {r}.error_type END",
-    "output_format": "{r}.output_format",
-    "model_used": "{r}.model_used",
     "ci": "CASE WHEN {r}.ci THEN 'ci' WHEN NOT {r}.ci THEN 'interactive' ELSE 'unknown' END",
     "country": "COALESCE({r}.country, '')",
-    "os": "{r}.os",
+}
+DIMENSIONS: dict[str, str] = {
+    **{
+        field["breakdown"]: _EXPRESSIONS.get(name, "{r}." + name)
+        for name, field in FIELDS.items()
+        if field.get("breakdown") and field["kind"] != "flags"
+    },
     "hour": "CAST((({r}.timestamp / 3600000) % 24) AS TEXT)",
 }
 
