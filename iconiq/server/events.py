@@ -3,7 +3,7 @@
 Unknown fields are ignored and never stored. A rejected event gets one short
 reason that never echoes the value it was given. The model is built from the
 contract (``FIELDS``): closed fields (``choice``: ``error_type``, ``output_format``,
-``os``) take only the contract's values, ``ci`` a
+``os``, ``ci_provider``, ``invoked_by``) take only the contract's values, ``ci`` a
 bool and ``python`` only a "3.12" shape; open ones (``version``, ``command``,
 ``model_used``, at most 32 ``flags``) are bounded in length and shape, and the
 analytics show only their top values (``analytics.top``). ``COLUMNS``, ``PG_TYPES``

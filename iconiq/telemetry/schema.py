@@ -46,6 +46,13 @@ INT32_MAX: Final = 2**31 - 1
 OUTPUT_FORMATS: Final = ("png", "webp", "jpeg", "ico", "icns")
 MODELS: Final = ("dall-e-3", "gpt-image-1", "dall-e-2", "local")
 OS_NAMES: Final = ("linux", "darwin", "windows", "other")
+CI_PROVIDERS: Final = (
+    "github-actions", "gitlab-ci", "circleci", "jenkins", "azure-pipelines", "bitbucket",
+    "buildkite", "other",
+)  # fmt: skip
+INVOKERS: Final = (
+    "terminal", "make", "npm", "yarn", "pnpm", "xcodebuild", "gradle", "script", "other",
+)  # fmt: skip
 MAX_FLAGS: Final = 32
 MAX_FLAG_LENGTH: Final = 40
 
@@ -133,6 +140,10 @@ FIELDS: Final[dict[str, dict[str, Any]]] = {
                 "postgres": "char(2)", "pending": True, "breakdown": "country"},
     "received_at": {"kind": "timestamp", "server": True, "required": True, "min": 0,
                     "max": 2**53, "sqlite": "INTEGER", "postgres": "bigint"},
+    "ci_provider": {"kind": "choice", "choices": CI_PROVIDERS, "max": 20, "sqlite": "TEXT",
+                    "postgres": "varchar(20)", "pending": True, "breakdown": "ci_provider"},
+    "invoked_by": {"kind": "choice", "choices": INVOKERS, "max": 20, "sqlite": "TEXT",
+                   "postgres": "varchar(20)", "pending": True, "breakdown": "invoked_by"},
 }  # fmt: skip
 
 # The fields a client sends (in wire order) and the ones the server adds.
@@ -145,9 +156,11 @@ MAX_BATCH_BYTES: Final = 1024 * 1024
 
 __all__ = [
     "ALNUM",
+    "CI_PROVIDERS",
     "ERROR_TYPES",
     "FIELDS",
     "INT32_MAX",
+    "INVOKERS",
     "MAX_BATCH_BYTES",
     "MAX_BATCH_EVENTS",
     "MAX_FLAGS",

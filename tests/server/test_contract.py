@@ -232,7 +232,10 @@ def test_every_breakdown_field_reaches_an_daily(
 def test_the_client_builds_every_wire_field_with_a_value_the_server_takes() -> None:
     built = client_event.build(Run(command="icon"), str(uuid.uuid4()))
     assert list(built) == list(WIRE_FIELDS)
-    Event.model_validate(built)
+    for name in ("invoked_by", "ci_provider"):
+        assert name in built
+    validated = Event.model_validate(built)
+    assert validated.invoked_by in FIELDS["invoked_by"]["choices"]
 
 
 def test_privacy_page_lists_every_field() -> None:

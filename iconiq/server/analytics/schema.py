@@ -4,8 +4,8 @@ Time is cut in UTC days and Monday-based weeks (``iconiq.server.calendar``).
 
 - ``an_daily``: events, failures and prompt-length sums per (dim, day, version,
   command, value); ``dim`` is ``total`` (value ``''``) or one breakdown:
-  error_type, output_format, model_used, os, ci, country, hour, flag (the contract's
-  ``breakdown`` fields, ``iconiq.telemetry.schema``).
+  error_type, output_format, model_used, os, ci, country, ci_provider, invoked_by,
+  hour, flag (the contract's ``breakdown`` fields, ``iconiq.telemetry.schema``).
 - ``an_hist``: counts of execution/API times in fixed logarithmic buckets
   (``an_buckets``: eight per doubling), per (metric, day, version, command).
 - ``an_install_days``: events per (install, day, version, command).
