@@ -14,7 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.analytics.seed import DAY_MS, event, install
+from iconiq.server.analytics.db import fetch
+from iconiq.server.storage.base import Store
+from tests.analytics.seed import DAY_MS, event, install, row
+from tests.analytics.test_rollup_exactness import rebuilt, snapshot
 from tests.support.server import ServerHandle, running_server
 
 PROVIDERS = ["github-actions"] * 5 + ["gitlab-ci"] * 3 + ["jenkins", "other"]
@@ -106,3 +109,17 @@ def test_the_usage_page_draws_both_doughnuts(server: ServerHandle, browser: Any)
             assert labels[0] == top, (panel, labels)
         page.close()
     assert problems == []
+
+
+def test_folded_breakdowns_equal_a_rebuild_after_inserts_and_erasure(store: Store) -> None:
+    """The new an_daily dimensions fed by the triggers (and taken away on erasure) equal
+    ``rollups.rebuild`` from ``events``, on both databases."""
+    events = context_events(200)
+    store.insert([row(e) for e in events])
+    folded = snapshot(store)
+    assert folded == rebuilt(store)
+    with store.connection() as conn:
+        dims = fetch(conn, store.dialect, "SELECT DISTINCT dim FROM an_daily")
+    assert {"ci_provider", "invoked_by"} <= {d for (d,) in dims}
+    store.erase_install(install(3))
+    assert snapshot(store) == rebuilt(store)

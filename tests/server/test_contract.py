@@ -247,3 +247,23 @@ def test_privacy_page_lists_every_field() -> None:
     for name, field in FIELDS.items():  # closed lists: every value is spelled out
         for choice in field.get("choices", ()):
             assert f"`{choice}`" in text, (name, choice)
+
+
+def test_the_wire_format_of_the_existing_fields_is_unchanged() -> None:
+    """An event the previous release queued and one built today: the same fields, in the
+    same order and JSON spelling, then only the fields added since."""
+    [spool] = sorted((ROOT / "tests" / "upgrade").glob("release-*/telemetry.db"))
+    with sqlite3.connect(spool) as conn:
+        old_body = conn.execute("SELECT body FROM events LIMIT 1").fetchone()[0]
+    old = json.loads(old_body)
+    run = Run(command=old["command"])
+    run.success, run.started_ms = old["success"], old["timestamp"]
+    run.facts["execution_time"] = old["execution_time"]
+    new = client_event.build(run, old["install_id"])
+    assert list(new)[: len(old)] == list(old)
+    assert list(new)[len(old) :] == ["ci_provider", "invoked_by"]
+    machine = ("event_id", "session_id", "version", "os", "python", "ci")
+    same = {**new, **{k: old[k] for k in machine}}
+    for name in ("ci_provider", "invoked_by"):
+        del same[name]
+    assert client_event.dumps(same) == old_body
