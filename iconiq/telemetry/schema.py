@@ -91,7 +91,7 @@ def chars(cls: str) -> frozenset[str]:
             out.add(cls[i + 1])
             i += 2
         elif i + 2 < len(cls) and cls[i + 1] == "-":
-            out.update(chr(x) for x in range(ord(c), ord(cls[i + 2]) + 1))
+            out.update(map(chr, range(ord(c), ord(cls[i + 2]) + 1)))
             i += 3
         else:
             out.add(c)

@@ -27,13 +27,15 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from iconiq.run import Run
 from iconiq.server.analytics.schema import DIMENSIONS
 from iconiq.server.calendar import DAY_MS
 from iconiq.server.events import COLUMNS, Event
 from iconiq.telemetry import event as client_event
-from iconiq.telemetry.schema import FIELDS, SERVER_FIELDS, WIRE_FIELDS
+from iconiq.telemetry.schema import FIELDS, SERVER_FIELDS, SHAPES, WIRE_FIELDS, chars, pattern
 from tests.support.pg import fresh_database
 from tests.support.server import ServerHandle, running_server
 
@@ -267,3 +269,18 @@ def test_the_wire_format_of_the_existing_fields_is_unchanged() -> None:
     for name in ("ci_provider", "invoked_by"):
         del same[name]
     assert client_event.dumps(same) == old_body
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from("aZ09._+- -_/=é\\\n"), max_size=12))
+def test_the_client_character_sets_and_the_server_patterns_are_one_definition(text: str) -> None:
+    """``schema.chars`` (the client's sets, no ``re``) and ``schema.pattern`` (the server's
+    regexes) read the same ``SHAPES``: they accept exactly the same strings."""
+    for shape in ("token", "command"):
+        first, rest, _ = SHAPES[shape]
+        by_sets = bool(text) and text[0] in chars(first) and set(text) <= chars(rest)
+        assert by_sets == bool(re.fullmatch(pattern(shape), text)), (shape, text)
+    if client_event._is_flag(text):  # what the client sends, the server takes
+        assert re.fullmatch(pattern("flag"), text), text
+    if client_event._is_command(text):
+        assert re.fullmatch(pattern("command"), text), text
