@@ -4,8 +4,8 @@ and where it goes.
 Everything that knows an event field reads it from ``FIELDS``: the client's builder
 (``telemetry/event.py``: bounds and lists), the server's validation model, the
 ``events`` columns, their insert order and PostgreSQL types (``server/events.py``),
-the columns the rollup triggers copy into ``an_pending`` (``analytics/triggers.py``)
-and the ``an_daily`` breakdowns (``analytics/schema.py``). Adding a field is one
+the columns the rollup triggers copy into ``an_pending`` (``analytics/rollups/pending.py``)
+and the ``an_daily`` breakdowns (``analytics/rollups/an_daily.py``). Adding a field is one
 entry here plus a migration on both stores (docs/architecture.md, "Adding an event
 field"); ``tests/server/test_contract.py`` fails while the field does not reach
 every one of those places.

@@ -14,7 +14,6 @@ from typing import Any
 import httpx
 import pytest
 
-from iconiq.server.analytics.db import fetch
 from iconiq.server.storage.base import Store
 from tests.analytics.seed import DAY_MS, event, install, row
 from tests.analytics.test_rollup_exactness import rebuilt, snapshot
@@ -118,8 +117,8 @@ def test_folded_breakdowns_equal_a_rebuild_after_inserts_and_erasure(store: Stor
     store.insert([row(e) for e in events])
     folded = snapshot(store)
     assert folded == rebuilt(store)
-    with store.connection() as conn:
-        dims = fetch(conn, store.dialect, "SELECT DISTINCT dim FROM an_daily")
+    with store.db() as db:
+        dims = db.fetch("SELECT DISTINCT dim FROM an_daily")
     assert {"ci_provider", "invoked_by"} <= {d for (d,) in dims}
     store.erase_install(install(3))
     assert snapshot(store) == rebuilt(store)

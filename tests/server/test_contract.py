@@ -31,7 +31,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from iconiq.run import Run
-from iconiq.server.analytics.schema import DIMENSIONS
+from iconiq.server.analytics.rollups.an_daily import DIMENSIONS
 from iconiq.server.calendar import DAY_MS
 from iconiq.server.events import COLUMNS, Event
 from iconiq.telemetry import event as client_event
