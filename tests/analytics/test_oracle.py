@@ -722,6 +722,8 @@ DEFINITIONS: dict[str, tuple[Callable[[Oracle, Case], Any], str]] = {
     "peak-hours": (Oracle.peak_hours, EXACT),
     "ci-share": (lambda o, c: o.breakdown(c, o.ci_kind), EXACT),
     "operating-systems": (lambda o, c: o.breakdown(c, lambda e: e["os"]), EXACT),
+    "ci-providers": (lambda o, c: o.breakdown(c, lambda e: e["ci_provider"]), EXACT),
+    "invoked-by": (lambda o, c: o.breakdown(c, lambda e: e["invoked_by"]), EXACT),
     "success-rate": (Oracle.success_rate, EXACT),
     "errors": (Oracle.errors, EXACT),
     "execution-time": (lambda o, c: o.latency(c, "execution_time", (0.5, 0.95, 0.99)), LATENCY),
