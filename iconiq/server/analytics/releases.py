@@ -10,10 +10,11 @@ Per version (the ``Filters.top`` versions with the most events in the range):
 - ``baseline``: the previous version, the one first seen before it among those shown (on a
   tie, the lower in semantic-version order: ``1.9.0`` < ``1.10.0`` < ``2.0.0-rc.1`` < ``2.0.0``).
 
-Per version and command (the ``Filters.top`` commands with the most events in the range),
-the failure rate against the baseline's in the same range, with a one-sided test of "fails
-more often than the baseline": Fisher's exact test when the smallest expected cell of the
-2×2 table is below 5, else the two-proportion z-test (pooled variance). A comparison is a
+Per version and command (the ``Filters.top`` commands with the most events in the range, at
+most ``MAX_COMMANDS``), the failure rate against the baseline's in the same range, with a
+one-sided test of "fails more often than the baseline": Fisher's exact test when the
+smallest expected cell of the 2×2 table is below 5, else the two-proportion z-test (pooled
+variance). A comparison is a
 **regression** when both versions ran the command at least ``MIN_RUNS`` times in the range,
 the failure rate rose by at least ``MIN_DIFFERENCE`` and ``p < ALPHA`` (its ``verdict``;
 ``too few runs`` when only the run count is short, ``ok`` otherwise). P-values are not
@@ -43,6 +44,7 @@ MIN_RUNS = 20
 MIN_DIFFERENCE = 0.02
 Z95 = 1.959963984540054  # the 97.5th percentile of the standard normal
 FISHER_BELOW = 5.0  # smallest expected cell count under which the exact test is used
+MAX_COMMANDS = 25  # commands compared per version, whatever ICONIQ_TOP_VALUES says (N × 25 rows)
 RULE = (
     f"regression: a command's failure rate at least {MIN_DIFFERENCE * 100:g} percentage points"
     f" above the previous version's, p < {ALPHA:g} (one-sided), at least {MIN_RUNS} runs of it"
@@ -235,7 +237,7 @@ def _comparisons(db: Db, f: Filters, versions: list[_Version]) -> list[list[Any]
         f"SELECT command FROM an_daily WHERE dim = 'total' AND {where}"
         " GROUP BY command ORDER BY sum(events) DESC, command",
         params,
-        f.top,
+        min(f.top, MAX_COMMANDS),
     )
     if not commands or not versions:
         return []
