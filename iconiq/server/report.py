@@ -111,7 +111,7 @@ def render_releases(table: Table, limit: int, console: Console) -> None:
             r["baseline"],
             _percent(r["baseline_failure_rate"]),
             f"{r['runs']:,} / {r['baseline_runs']:,}",
-            f"{r['p_value']:.2g}",
+            "< 0.0001" if r["p_value"] < 0.0001 else f"{r['p_value']:.2g}",
         ]
         for r in table.parts["regressions"].records()
     ]

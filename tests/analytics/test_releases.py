@@ -361,6 +361,25 @@ def test_report_has_a_release_health_section(tmp_path: Path) -> None:
     assert len(lines) == 1 and "1.10.0" in lines[0]
 
 
+def test_the_benchmark_finds_the_flaky_release_of_the_data_set(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    url = f"sqlite:///{tmp_path / 'bench.db'}"
+    gen = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "dataset.py"), "--database", url,
+         "--events", "60000", "--end", "2026-06-30"],
+        capture_output=True, text=True, timeout=300, cwd=root,
+    )  # fmt: skip
+    assert gen.returncode == 0, gen.stderr
+    done = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "releases.py"), url],
+        capture_output=True, text=True, timeout=300, cwd=root,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    found = [line for line in done.stdout.splitlines() if "│ icon" in line]
+    assert len(found) == 1 and "1.2.2" in found[0] and "1.2.1" in found[0], done.stdout
+    assert "Compute time" in done.stdout and "2 y, icon" in done.stdout
+
+
 # --- the Releases page and the release markers in Chromium -------------------------------
 
 
