@@ -449,6 +449,10 @@ def test_the_releases_page_flags_the_regression(tab: Any, site: ServerHandle) ->
     status = bad.locator("td").nth(1).bounding_box()
     assert status["x"] + status["width"] <= page.evaluate("window.innerWidth")
 
+    link = page.locator("#panel-release-health .rel-exports a", has_text="regressions")
+    exported = httpx.get(site.base_url + (link.get_attribute("href") or ""), headers=site.headers())
+    assert table_of(exported.text)[0] == REGRESSION_COLUMNS and len(table_of(exported.text)) == 2
+
     width = page.evaluate("window.innerWidth")
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     box = page.locator("#panel-release-health").bounding_box()
