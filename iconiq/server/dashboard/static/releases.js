@@ -1,8 +1,9 @@
 /* Releases: the release-health panel (regressions first, then the versions and every
  * command compared with the version before), and a Chart.js plugin that marks release dates
  * (each version's first day, from the page's #release-markers) on every chart whose x axis
- * is days or weeks. Loaded after chart.umd.js and format.js; it registers its plugin itself,
- * before dashboard.js draws (DOMContentLoaded), so dashboard.js needs no change. */
+ * is days or weeks. Loaded after chart.umd.js and format.js and before dashboard.js: it
+ * registers its plugin with Chart.js at once, so every chart dashboard.js makes, whenever it
+ * makes it, has the markers, and dashboard.js needs no change. */
 (function () {
   "use strict";
   const F = window.IconiqFormat;
@@ -219,7 +220,7 @@
       ["Change", true], ["p", true]], rows));
   }
 
-  document.addEventListener("DOMContentLoaded", function () {
+  function renderPanels() {
     document.querySelectorAll('.panel[data-metric="release-health"]').forEach(function (panel) {
       const data = JSON.parse(panel.querySelector("script.panel-data").textContent);
       const root = panel.querySelector(".releases");
@@ -231,5 +232,9 @@
       }
       panel.dataset.drawn = "1";
     });
-  });
+  }
+
+  /* After dashboard.js's own DOMContentLoaded work (it formats every panel's table): this
+   * panel's tables are built once that has run. */
+  document.addEventListener("DOMContentLoaded", function () { window.setTimeout(renderPanels, 0); });
 })();
