@@ -247,6 +247,19 @@ def test_ties_on_the_first_day_follow_version_order(store: Store) -> None:
                      ("1.9.0", None)]  # fmt: skip
 
 
+def test_answers_stay_bounded_however_many_versions_and_commands(store: Store) -> None:
+    store.insert([
+        row(event(version=f"1.{v}.0", command=f"c{c:02d}", timestamp=ms(day(v), 9 + c % 12)))
+        for v in range(8) for c in range(30)
+    ])  # fmt: skip
+    few = health(store, top="3")
+    assert len(few.rows) == 3 and "only the 3 versions" in (few.note or "")
+    assert len(few.parts["commands"].rows) == 2 * 3  # two version pairs × the top 3 commands
+    many = health(store, top="40")
+    assert len(many.rows) == 8
+    assert len(many.parts["commands"].rows) == 7 * releases.MAX_COMMANDS  # not 7 × 30
+
+
 # --- over HTTP, on both databases ---------------------------------------------------------
 
 
