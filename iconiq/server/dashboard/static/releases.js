@@ -11,6 +11,7 @@
   const DAY_MS = 86400000;
   const LINE = "#111827";  // near black: no chart series uses it
   const LABEL_GAP = 46;  // px: closer release labels are skipped (their lines are kept)
+  const LABEL_ROOM = 15;  // px above the plot for the labels
   let releases = null;
 
   function markerList() {
@@ -61,6 +62,13 @@
 
   const markers = {
     id: "iconiqReleases",
+    /* Room above the plot for the version labels, so they never hide the data. */
+    beforeLayout: function (chart) {
+      const room = placed(chart).length ? LABEL_ROOM : 0;
+      const pad = chart.options.layout.padding;
+      const now = typeof pad === "object" && pad ? pad : { top: pad || 0, left: pad || 0, right: pad || 0, bottom: pad || 0 };
+      if ((now.top || 0) !== room) { chart.options.layout.padding = Object.assign({}, now, { top: room }); }
+    },
     afterDatasetsDraw: function (chart) {
       const found = placed(chart);
       chart.$releases = [];
@@ -78,17 +86,14 @@
         const x = Math.round(chart.scales.x.getPixelForValue(m.index));  // 2 px wide: crisp
         if (x < area.left - 1 || x > area.right + 1) { return; }
         ctx.beginPath();
-        ctx.moveTo(x, area.top);
+        ctx.moveTo(x, area.top - LABEL_ROOM + 13);
         ctx.lineTo(x, area.bottom);
         ctx.stroke();
         const text = m.version, width = ctx.measureText(text).width;
         const labelled = x - lastLabel >= LABEL_GAP;
         if (labelled) {
           const left = Math.min(Math.max(x + 3, area.left), area.right - width);
-          ctx.fillStyle = "rgba(255, 255, 255, 0.85)";  // readable over an area chart
-          ctx.fillRect(left - 2, area.top + 1, width + 4, 14);
-          ctx.fillStyle = LINE;
-          ctx.fillText(text, left, area.top + 2);
+          ctx.fillText(text, left, area.top - LABEL_ROOM + 2);
           lastLabel = x;
         }
         chart.$releases.push({ version: m.version, day: m.day, index: m.index, x: x, labelled: labelled });
