@@ -482,6 +482,9 @@ def test_the_releases_page_flags_the_regression(tab: Any, site: ServerHandle) ->
 # Where the release markers went, and how many dark pixels the canvas has in a column.
 MARKS = """(c) => { const ch = Chart.getChart(c);
   return (ch.$releases || []).map((m) => [m.version, m.index, m.x]); }"""
+# The free band above the plot where the version labels go (below the legend, if shown).
+ROOM = """(c) => { const ch = Chart.getChart(c), l = ch.legend;
+  return ch.chartArea.top - (l && l.options.display ? l.bottom : 0); }"""
 DARK = """([sel, x]) => { const c = document.querySelector(sel), ch = Chart.getChart(c);
   const a = ch.chartArea, r = window.devicePixelRatio;
   const d = c.getContext('2d').getImageData(Math.round(x * r), Math.round(a.top * r), 1,
@@ -511,6 +514,7 @@ def test_release_dates_are_marked_on_every_time_chart(tab: Any, site: ServerHand
             weekly = p["columns"][0] == "week"
             expected = [(v, first // 7 if weekly else first) for v, first, _ in PLAN]
             assert [(v, i) for v, i, _ in marks] == expected, (size, p["metric"], marks)
+            assert canvas.evaluate(ROOM) >= 15, (size, p["metric"])  # labels hide nothing
             # A drawn dashed line: dark pixels down the marker's column, few halfway between.
             xs = [x for _, _, x in marks]
             sel = f"#panel-{p['metric']} canvas"

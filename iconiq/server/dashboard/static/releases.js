@@ -62,12 +62,18 @@
 
   const markers = {
     id: "iconiqReleases",
-    /* Room above the plot for the version labels, so they never hide the data. */
+    /* Room for the version labels between the plot and anything above it (a legend): an
+     * empty layout box (Chart.layouts.addBox) of weight 0, next to the plot. */
     beforeLayout: function (chart) {
-      const room = placed(chart).length ? LABEL_ROOM : 0;
-      const pad = chart.options.layout.padding;
-      const now = typeof pad === "object" && pad ? pad : { top: pad || 0, left: pad || 0, right: pad || 0, bottom: pad || 0 };
-      if ((now.top || 0) !== room) { chart.options.layout.padding = Object.assign({}, now, { top: room }); }
+      if (!chart.$releaseRoom) {
+        chart.$releaseRoom = { position: "top", weight: 0, fullSize: false, room: 0, options: {},
+          left: 0, top: 0, right: 0, bottom: 0, width: 0, height: 0,
+          isHorizontal: function () { return true; },
+          update: function (maxWidth) { this.width = maxWidth; this.height = this.room; },
+          draw: function () {} };
+        Chart.layouts.addBox(chart, chart.$releaseRoom);
+      }
+      chart.$releaseRoom.room = placed(chart).length ? LABEL_ROOM : 0;
     },
     afterDatasetsDraw: function (chart) {
       const found = placed(chart);
