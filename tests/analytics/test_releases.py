@@ -27,7 +27,6 @@ import httpx
 import pytest
 
 from iconiq.server.analytics import releases
-from iconiq.server.analytics.fold import fold_for_read
 from iconiq.server.analytics.metrics import compute
 from iconiq.server.analytics.query import Filters
 from iconiq.server.analytics.releases import (
@@ -39,6 +38,7 @@ from iconiq.server.analytics.releases import (
     worse_p,
     z_greater,
 )
+from iconiq.server.analytics.rollups.folding import fold_for_read
 from iconiq.server.events import Row
 from iconiq.server.storage.base import Store, open_store
 from tests.analytics.seed import event, install, ms, row

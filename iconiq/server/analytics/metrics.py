@@ -12,8 +12,8 @@ from dataclasses import dataclass, replace
 
 from iconiq.server.analytics import adoption, growth, performance, releases, usage
 from iconiq.server.analytics.db import Db
-from iconiq.server.analytics.fold import READ_FOLD_LIMIT, fold_for_read
 from iconiq.server.analytics.query import Filters, Table, share
+from iconiq.server.analytics.rollups.folding import READ_FOLD_LIMIT, fold_for_read
 
 Compute = Callable[[Db, Filters], Table]
 

@@ -1,4 +1,4 @@
-"""Triggers on ``events`` that only append to ``an_pending``; ``fold`` applies the rows later.
+"""``an_pending``, the queue of event rows not yet folded, and the triggers that fill it.
 
 Ingest stays cheap: an insert or delete on ``events`` appends, per row, the
 columns the rollups aggregate with a sign (+1 stored, -1 removed) to the
@@ -9,11 +9,16 @@ triggers. PostgreSQL: statement-level triggers over transition tables (one
 IGNORE``, ``ON CONFLICT DO NOTHING``) fire no trigger and are in no transition
 table, so they never reach ``an_pending``.
 
-Dropping a whole partition fires nothing: ``rollups.expire`` covers that case.
-Events are never updated in place, so there is no UPDATE trigger.
+``take`` moves the queue into two temporary tables (``ADDED``, ``REMOVED``) that
+``folding`` hands to each rollup's ``add`` and ``remove``. Dropping a whole
+partition fires nothing: ``expire`` covers that case. Events are never updated
+in place, so there is no UPDATE trigger. The migrations create the table and
+triggers with their own frozen SQL; ``create_sql`` re-arms them after a bulk load.
 """
 
 from __future__ import annotations
+
+from iconiq.server.analytics.db import Db
 
 TRIGGER_NAMES = ("an_events_insert", "an_events_delete")
 
@@ -24,19 +29,12 @@ PENDING_COLUMNS = (
     "flags", "os", "ci", "country",
 )  # fmt: skip
 
-
-def bucket(expr: str) -> str:
-    return f"(SELECT bucket FROM an_buckets WHERE lo <= {expr} ORDER BY lo DESC LIMIT 1)"
-
-
-def flag_values(r: str, dialect: str) -> str:
-    """A FROM-clause item yielding one ``value`` per flag name of the row."""
-    if dialect == "postgres":
-        return f"jsonb_array_elements_text({r}.flags) AS j(value)"
-    return f"json_each({r}.flags) AS j"
+# Per-session temporary tables holding the rows one fold took, by sign.
+ADDED, REMOVED = "an_fold_added", "an_fold_removed"
+_COLS = ", ".join(("id", "sign", *PENDING_COLUMNS))
 
 
-def pending_table_sql(dialect: str) -> str:
+def table_sql(dialect: str) -> str:
     """``an_pending``: one row per stored (+1) or removed (-1) event not yet folded."""
     if dialect == "postgres":
         return """CREATE TABLE IF NOT EXISTS an_pending (
@@ -58,7 +56,7 @@ def pending_table_sql(dialect: str) -> str:
 def create_sql(dialect: str) -> list[str]:
     """Statements creating ``an_pending`` (if missing) and both triggers."""
     cols = ", ".join(PENDING_COLUMNS)
-    out = [pending_table_sql(dialect)]
+    out = [table_sql(dialect)]
     if dialect == "postgres":
         for name, op, ref, src, sign in (
             ("an_events_insert", "INSERT", "NEW TABLE AS new_rows", "new_rows", 1),
@@ -91,3 +89,30 @@ def drop_sql(dialect: str) -> list[str]:
     if dialect == "sqlite":
         return [f"DROP TRIGGER IF EXISTS {name}" for name in TRIGGER_NAMES]
     return [f"DROP TRIGGER IF EXISTS {name} ON events" for name in TRIGGER_NAMES]
+
+
+def take(db: Db) -> None:
+    """Move the committed pending rows into the (emptied) temporary tables, by sign.
+    PostgreSQL's ``DELETE ... RETURNING`` sees only committed rows, so those of
+    transactions still inserting stay for the next fold."""
+    for table in (ADDED, REMOVED):
+        if db.postgres:
+            db.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {table} (LIKE an_pending) ON COMMIT DELETE ROWS",
+            )  # fmt: skip
+        else:
+            db.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} AS"
+                    " SELECT * FROM an_pending WHERE 0")  # fmt: skip
+        db.execute(f"DELETE FROM {table}")
+    if db.postgres:
+        db.execute(
+            f"WITH taken AS (DELETE FROM an_pending RETURNING {_COLS}),"
+            f" plus AS (INSERT INTO {ADDED} ({_COLS}) SELECT {_COLS} FROM taken"
+            f" WHERE sign > 0) INSERT INTO {REMOVED} ({_COLS})"
+            f" SELECT {_COLS} FROM taken WHERE sign < 0",
+        )  # fmt: skip
+        return
+    for table, cond in ((ADDED, "sign > 0"), (REMOVED, "sign < 0")):
+        db.execute(f"INSERT INTO temp.{table} ({_COLS})"
+                f" SELECT {_COLS} FROM an_pending WHERE {cond}")  # fmt: skip
+    db.execute("DELETE FROM an_pending")
