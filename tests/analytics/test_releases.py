@@ -372,6 +372,10 @@ def test_report_has_a_release_health_section(tmp_path: Path) -> None:
     assert "Regressions" in section and "20.0 %" in section and "5.5 %" in section
     lines = [line for line in section.splitlines() if "1.11.0" in line and "icon" in line]
     assert len(lines) == 1 and "1.10.0" in lines[0]
+    done = subprocess.run([*args, "--command", "config"], capture_output=True, text=True,
+                          timeout=60, env={"COLUMNS": "160", "PATH": "/usr/bin:/bin"})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "No regressions" in done.stdout and "Regressions" not in done.stdout
 
 
 def test_the_benchmark_finds_the_flaky_release_of_the_data_set(tmp_path: Path) -> None:
