@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from iconiq.server.analytics.db import Db
 from iconiq.server.analytics.rollups.base import DAY, add_counts, refill, subtract_counts
+from iconiq.telemetry.schema import FIELDS
 
 NAME = "an_daily"
 COLUMNS = (
@@ -17,15 +18,20 @@ COLUMNS = (
 )  # fmt: skip
 KEYS = 5
 
-# Breakdowns besides ``total`` and ``flag``: name -> SQL value over a row alias ``{r}``.
-# A NULL value means "not counted in this breakdown".
-DIMENSIONS: dict[str, str] = {
+# Breakdowns besides ``total`` and ``flag``: name -> SQL value over a row alias ``{r}``;
+# the contract's ``breakdown`` fields (``iconiq.telemetry.schema``), by their column unless
+# an expression is given here. A NULL value means "not counted in this breakdown".
+_EXPRESSIONS = {
     "error_type": "CASE WHEN {r}.success THEN NULL ELSE {r}.error_type END",
-    "output_format": "{r}.output_format",
-    "model_used": "{r}.model_used",
     "ci": "CASE WHEN {r}.ci THEN 'ci' WHEN NOT {r}.ci THEN 'interactive' ELSE 'unknown' END",
     "country": "COALESCE({r}.country, '')",
-    "os": "{r}.os",
+}
+DIMENSIONS: dict[str, str] = {
+    **{
+        field["breakdown"]: _EXPRESSIONS.get(name, "{r}." + name)
+        for name, field in FIELDS.items()
+        if field.get("breakdown") and field["kind"] != "flags"
+    },
     "hour": "CAST((({r}.timestamp / 3600000) % 24) AS TEXT)",
 }
 

@@ -19,38 +19,38 @@ triggers with their own frozen SQL; ``create_sql`` re-arms them after a bulk loa
 from __future__ import annotations
 
 from iconiq.server.analytics.db import Db
+from iconiq.telemetry.schema import FIELDS
 
 TRIGGER_NAMES = ("an_events_insert", "an_events_delete")
 
-# The columns of ``events`` that some rollup aggregates, copied to ``an_pending``.
-PENDING_COLUMNS = (
-    "install_id", "timestamp", "version", "command", "success", "error_type",
-    "prompt_length", "output_format", "model_used", "execution_time", "api_time",
-    "flags", "os", "ci", "country",
-)  # fmt: skip
+# The columns of ``events`` that some rollup aggregates, copied to ``an_pending``: the
+# contract's fields declared ``pending``.
+PENDING_COLUMNS = tuple(name for name, field in FIELDS.items() if field.get("pending"))
 
 # Per-session temporary tables holding the rows one fold took, by sign.
 ADDED, REMOVED = "an_fold_added", "an_fold_removed"
 _COLS = ", ".join(("id", "sign", *PENDING_COLUMNS))
 
 
+def _pending_type(name: str, dialect: str) -> str:
+    field = FIELDS[name]
+    kind = field["postgres"] if dialect == "postgres" else field["sqlite"]
+    if kind.startswith(("varchar", "char")):
+        kind = "text"
+    required = field.get("required") or field["kind"] == "flags"
+    return f"{name} {kind}{' NOT NULL' if required else ''}"
+
+
 def table_sql(dialect: str) -> str:
-    """``an_pending``: one row per stored (+1) or removed (-1) event not yet folded."""
-    if dialect == "postgres":
-        return """CREATE TABLE IF NOT EXISTS an_pending (
-            id bigint GENERATED ALWAYS AS IDENTITY, sign smallint NOT NULL,
-            install_id uuid NOT NULL, timestamp bigint NOT NULL, version text NOT NULL,
-            command text NOT NULL, success boolean NOT NULL, error_type text,
-            prompt_length integer, output_format text, model_used text,
-            execution_time integer, api_time integer, flags jsonb NOT NULL, os text,
-            ci boolean, country text)"""
-    return """CREATE TABLE IF NOT EXISTS an_pending (
-        id INTEGER PRIMARY KEY, sign INTEGER NOT NULL,
-        install_id TEXT NOT NULL, timestamp INTEGER NOT NULL, version TEXT NOT NULL,
-        command TEXT NOT NULL, success INTEGER NOT NULL, error_type TEXT,
-        prompt_length INTEGER, output_format TEXT, model_used TEXT,
-        execution_time INTEGER, api_time INTEGER, flags TEXT NOT NULL, os TEXT,
-        ci INTEGER, country TEXT)"""
+    """``an_pending``: one row per stored (+1) or removed (-1) event not yet folded (the
+    migrations create it; their SQL is frozen, this is today's shape)."""
+    head = (
+        "id bigint GENERATED ALWAYS AS IDENTITY, sign smallint NOT NULL"
+        if dialect == "postgres"
+        else "id INTEGER PRIMARY KEY, sign INTEGER NOT NULL"
+    )
+    columns = ", ".join(_pending_type(name, dialect) for name in PENDING_COLUMNS)
+    return f"CREATE TABLE IF NOT EXISTS an_pending ({head}, {columns})"
 
 
 def create_sql(dialect: str) -> list[str]:
