@@ -48,6 +48,8 @@ else:
 BUSY_TIMEOUT_MS = 5000
 # All a command may wait for the spool's lock (open, read the install id, append).
 RECORD_BUDGET_S = 0.15
+# The budget is kept to within this many ms (the busy timeout is shrunk only past it).
+SPEND_SLACK_MS = 5
 FILE_MODE = 0o600
 SIDE_SUFFIXES = ("-wal", "-shm", "-journal")
 # One byte per event a command could not store: L = spool locked, E = any other failure.
@@ -122,6 +124,7 @@ class Spool:
         self.ino = 0
         self._deadline = None if budget_s is None else time.monotonic() + budget_s
         wait_s = BUSY_TIMEOUT_MS / 1000 if budget_s is None else budget_s
+        self._timeout_ms = int(wait_s * 1000)  # the connection's busy timeout now
         if str(path) != ":memory:":
             try:
                 self.ino = secure_files(path)
@@ -135,6 +138,7 @@ class Spool:
             if self.db.execute("PRAGMA user_version").fetchone()[0] != len(MIGRATIONS):
                 # Once per spool (creation, upgrade): may wait like any other writer.
                 self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                self._timeout_ms = BUSY_TIMEOUT_MS
                 self._migrate()
                 if budget_s is not None:
                     self._deadline = time.monotonic() + budget_s
@@ -167,10 +171,13 @@ class Spool:
         self.close()
 
     def _spend(self) -> None:
-        """Shrink the busy timeout to what is left of this connection's budget."""
+        """Shrink the busy timeout to what is left of this connection's budget (to
+        ``SPEND_SLACK_MS``: a statement less when nothing waited yet)."""
         if self._deadline is not None:
-            left = int((self._deadline - time.monotonic()) * 1000)
-            self.db.execute(f"PRAGMA busy_timeout = {max(0, left)}")
+            left = max(0, int((self._deadline - time.monotonic()) * 1000))
+            if left < self._timeout_ms - SPEND_SLACK_MS:
+                self.db.execute(f"PRAGMA busy_timeout = {left}")
+                self._timeout_ms = left
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
