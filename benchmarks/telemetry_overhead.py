@@ -91,6 +91,7 @@ class Cell:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            cwd="/",  # ``-m`` and ``-c`` must not find this checkout in the cwd
         )
         _, status, usage = os.wait4(proc.pid, 0)
         wall = (time.perf_counter() - started) * 1000
@@ -111,6 +112,7 @@ class Cell:
             capture_output=True,
             text=True,
             check=True,
+            cwd="/",
         ).stdout
         line = [x for x in out.splitlines() if x.startswith("HEAVY=")][-1]
         return [m for m in line.removeprefix("HEAVY=").split(",") if m]
@@ -137,7 +139,7 @@ def added_ci(
 SPAWN = """
 import json, os, resource, statistics, sys, time
 from pathlib import Path
-import iconiq.cli.app  # a process the size of the CLI's
+import iconiq.cli.app, iconiq.cli.base  # a process the size of the CLI's
 from iconiq.telemetry import spawn
 spool = Path(sys.argv[1])
 
@@ -171,6 +173,7 @@ def time_spawn(cell: Cell, runs: int) -> list[float]:
         text=True,
         check=True,
         timeout=600,
+        cwd="/",
     ).stdout
     result: list[float] = json.loads(out.splitlines()[-1])
     return result

@@ -12,9 +12,10 @@ many commands can append while a flusher deletes what the server took. A
 command's append waits for a lock at most ``RECORD_BUDGET_S`` in all (``budget_s``);
 an event it could not store is counted once in the side file ``telemetry.db.dropped``
 (one byte per event: it needs no lock on the spool). A damaged spool is healed by
-``open_healing`` / ``healing`` (see ``iconiq.telemetry.salvage``). Every spool file
-is created and kept with mode 0600. Only the standard library is imported here:
-this module is on every command's path.
+``open_healing``, and ``healing_iter`` / ``healing`` run an operation once more on the
+healed spool (see ``iconiq.telemetry.salvage``). Every spool file is created and kept
+with mode 0600. Only the standard library is imported here: this module is on every
+command's path.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ else:
     # wrapper and its default date adapters, whose ``import datetime`` costs a host that
     # records an event ~2 ms of CPU (the pure-Python ``datetime`` is compiled before the C
     # one replaces it). Nothing here passes dates, so the wrapper is skipped where it can be
-    # (docs/telemetry.md, "What telemetry costs"); any other Python gets the public module.
+    # (docs/telemetry.md, "What it costs"); any other Python gets the public module.
     try:
         import _sqlite3 as sqlite3
     except ImportError:
