@@ -39,8 +39,21 @@ from tests.telemetry.conftest import (
 FLUSHER_NEVER = ("httpx", "tenacity", "filelock", "asyncio", "dataclasses", "rich", "click")
 # What recording an event must never import (a host pays it in wall time).
 HOOKS_NEVER = (
-    "httpx", "tenacity", "filelock", "asyncio", "dataclasses", "inspect", "http.client",
-    "ssl", "json", "uuid", "random", "email", "sqlite3", "datetime", "typing",
+    "httpx",
+    "tenacity",
+    "filelock",
+    "asyncio",
+    "dataclasses",
+    "inspect",
+    "http.client",
+    "ssl",
+    "json",
+    "uuid",
+    "random",
+    "email",
+    "sqlite3",
+    "datetime",
+    "typing",
 )
 
 RUN_FLUSHER = """
@@ -70,7 +83,11 @@ def test_flusher_uploads_without_heavy_imports_and_counts_its_cost(
             ids += fill_spool(spool_path, 5)
         out = subprocess.run(
             [sys.executable, "-c", RUN_FLUSHER % (FLUSHER_NEVER,), str(spool_path)],
-            env=env, capture_output=True, text=True, timeout=120, cwd="/",
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd="/",
         )
         assert out.returncode == 0, out.stderr
         runs.append(json.loads(out.stdout.splitlines()[-1]))
@@ -116,7 +133,10 @@ def test_hooks_in_a_fresh_host_load_only_the_recording_path(
     root = str(Path(__file__).resolve().parents[2])
     out = subprocess.run(
         [sys.executable, "-S", "-c", HOST, *(["config"] if config else [])],
-        capture_output=True, text=True, timeout=60, cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd="/",
         env={**os.environ, "PYTHONPATH": root},
     )
     assert out.returncode == 0, out.stderr
@@ -218,7 +238,8 @@ def test_sender_bounds_an_endless_answer_and_a_silent_server(
     body = b"x" * (3 << 20)
     answer["bytes"] = (
         b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-        + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
     )
     with HttpSender(max_answer=1000) as http:
         got = http.send("POST", url + "/v1/batch", b"{}", {}, 5.0)
@@ -324,7 +345,10 @@ def test_answer_handling_through_an_injected_mock_transport(spool_path: Path) ->
     slept: list[float] = []
     with Spool(spool_path) as spool, HttpxSender(httpx.MockTransport(handler)) as http:
         result = flush.deliver(
-            spool, http, "https://collector.test", deadline=time.monotonic() + 60,
+            spool,
+            http,
+            "https://collector.test",
+            deadline=time.monotonic() + 60,
             sleep=slept.append,
         )
         assert result.delivered and result.uploaded == len(ids) and spool.pending()[0] == 0
