@@ -297,6 +297,14 @@ def main() -> None:
                 for where, v in hooks.items()
             )
         )
+    if len(srcs) > 1:  # the same cell, this checkout minus the baseline (rounds paired)
+        print("this checkout minus baseline, same cell (CPU ms, median difference, 95% CI):")
+        for where in endpoints:
+            this, base = (
+                next(c for c in cells if (c.src, c.where) == (src, where)) for src in srcs
+            )
+            point, lo, hi = added_ci(this.cpu, base.cpu, args.boot, rng)
+            print(f"  {where}: {point:+.2f} [{lo:+.2f}, {hi:+.2f}]")
     for checkout, (wall, cpu, faults) in spawns.items():
         print(
             f"starting one flusher ({checkout}, in a process that loaded the CLI, median of"
