@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 from iconiq.server.analytics import rollups
-from iconiq.server.analytics.db import fetch
+from iconiq.server.analytics.db import execute, fetch
 from iconiq.server.analytics.schema import TABLES
 from iconiq.server.storage.base import Store
 from tests.analytics.seed import DAY_MS, event, install, ms, row
@@ -140,3 +140,26 @@ def test_concurrent_writers_keep_active_counts_exact(store: Store) -> None:
     with store.connection() as conn:
         active = fetch(conn, store.dialect, "SELECT installs FROM an_active WHERE period = 'd'")
     assert sorted(int(n) for (n,) in active) == [6, 6, 6]
+
+
+def test_weekly_active_migration_backfills_exactly(store: Store) -> None:
+    """analytics_0010 counts the weekly active installs by version, command and both from
+    the rollups of a database that already holds events, some of them not folded yet: once
+    those are folded, every rollup equals a rebuild."""
+    rng = random.Random(23)
+    start = ms("2026-03-02", 0)
+    rows = [row(e, rng.choice(["DE", None])) for e in random_events(rng, 300, start, 30)]
+    assert store.insert(rows[:200]) == 200
+    snapshot(store)  # folded
+    assert store.insert(rows[200:]) == 100  # left pending across the migration
+    with store.connection() as conn:
+        for sql in (
+            "DELETE FROM an_active WHERE period IN ('wv', 'wc', 'wx')",
+            "DELETE FROM schema_migrations WHERE name = 'analytics_0010_weekly_active_by_filter'",
+        ):
+            execute(conn, store.dialect, sql)
+        conn.commit()
+    assert store.migrate() == ["analytics_0010_weekly_active_by_filter"]
+    after = snapshot(store)
+    assert after == rebuilt(store)
+    assert [r for r in after["an_active"] if r[0] in ("wv", "wc", "wx")], "weekly rows exist"

@@ -7,7 +7,7 @@ from typing import Any
 from iconiq.server.analytics.db import fetch
 from iconiq.server.analytics.query import Filters, Table, share
 from iconiq.server.analytics.top import OTHER, ranked, top_and_other, with_other
-from iconiq.server.calendar import date_of, week_end, week_of, week_sql, week_start
+from iconiq.server.calendar import date_of, week_of, week_start
 
 
 def daily_active(conn: Any, dialect: str, f: Filters) -> Table:
@@ -35,23 +35,21 @@ def daily_active(conn: Any, dialect: str, f: Filters) -> Table:
 def weekly_active(conn: Any, dialect: str, f: Filters) -> Table:
     """Distinct installs per Monday-based week, for every week the range touches (whole weeks)."""
     first, last = week_of(f.start), week_of(f.end)
-    if f.filtered:
-        whole = Filters(week_start(first), week_end(last), f.version, f.command)
-        where, params = whole.where()
-        rows = fetch(
-            conn,
-            dialect,
-            f"SELECT {week_sql('day')}, count(DISTINCT install_id) FROM an_install_days"
-            f" WHERE {where} GROUP BY {week_sql('day')}",
-            params,
-        )
-    else:
-        rows = fetch(
-            conn,
-            dialect,
-            "SELECT start, installs FROM an_active WHERE period = 'w' AND start BETWEEN ? AND ?",
-            [first, last],
-        )
+    # an_active: 'w' all installs, 'wv' by version, 'wc' by command, 'wx' by both.
+    period = {(False, False): "w", (True, False): "wv", (False, True): "wc", (True, True): "wx"}
+    rows = fetch(
+        conn,
+        dialect,
+        "SELECT start, installs FROM an_active WHERE period = ? AND version = ?"
+        " AND command = ? AND start BETWEEN ? AND ?",
+        [
+            period[(f.version is not None, f.command is not None)],
+            f.version or "",
+            f.command or "",
+            first,
+            last,
+        ],
+    )
     found = {int(w): int(n) for w, n in rows}
     return Table(
         ["week", "installs"],
@@ -100,10 +98,11 @@ def versions(conn: Any, dialect: str, f: Filters) -> Table:
             src += " AND version = ?"
             params.append(f.version)
     else:
-        where, params = f.where()
+        # an_active rows of period 'x': distinct installs per (day, version, command).
+        where, params = f.where("start")
         src = (
-            "SELECT day, version, count(DISTINCT install_id) AS n FROM an_install_days"
-            f" WHERE {where} GROUP BY day, version"
+            "SELECT start AS day, version, installs AS n FROM an_active WHERE period = 'x'"
+            f" AND {where}"
         )
     top, more = ranked(
         conn,

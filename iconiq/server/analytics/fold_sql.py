@@ -34,6 +34,12 @@ _ACTIVE = (
     ("c", ("command",), "'' AS version, k.command AS command"),
     ("x", ("version", "command"), "k.version AS version, k.command AS command"),
 )
+# The same per week (Monday to Sunday), for the filtered weekly-active counts.
+_ACTIVE_WEEKS = (
+    ("wv", ("version",), "k.version AS version, '' AS command"),
+    ("wc", ("command",), "'' AS version, k.command AS command"),
+    ("wx", ("version", "command"), "k.version AS version, k.command AS command"),
+)
 
 
 def _match(columns: tuple[str, ...], keys: int, a: str = "t", b: str = "d") -> str:
@@ -55,6 +61,28 @@ def _new_installs(period: str, cols: tuple[str, ...], fill: str, src: str) -> tu
     return select, group
 
 
+def _new_week_installs(period: str, cols: tuple[str, ...], fill: str, src: str) -> tuple[str, str]:
+    """As ``_new_installs``, per (install, week[, cols]): no ``an_install_days`` row on any
+    day of that week."""
+    extra = "".join(f", {c}" for c in cols)
+    match = "".join(f" AND d.{c} = k.{c}" for c in cols)
+    group = "k.week" + "".join(f", k.{c}" for c in cols)
+    select = (
+        f"SELECT '{period}' AS period, k.week AS start, {fill}, count(*) AS c"
+        f" FROM (SELECT DISTINCT install_id, {_WEEK} AS week{extra} FROM {src}) AS k"
+        " WHERE NOT EXISTS (SELECT 1 FROM an_install_days d WHERE d.install_id = k.install_id"
+        f" AND d.day BETWEEN k.week * 7 - 3 AND k.week * 7 + 3{match})"
+    )
+    return select, group
+
+
+def _active_selects(src: str) -> list[tuple[str, str]]:
+    """Every (select, group by) counting installs new (or gone) on a day or in a week."""
+    out = [_new_installs(period, cols, fill, src) for period, cols, fill in _ACTIVE]
+    out += [_new_week_installs(period, cols, fill, src) for period, cols, fill in _ACTIVE_WEEKS]
+    return out
+
+
 def added(dialect: str, src: str) -> list[str]:
     """Statements adding the events of ``src`` to the rollups."""
     daily_up = " ON CONFLICT (dim, day, version, command, value) DO UPDATE SET " + ", ".join(
@@ -71,9 +99,9 @@ def added(dialect: str, src: str) -> list[str]:
         " SET n = an_hist.n + excluded.n"
         for s in hist_selects(dialect, src)
     ]
-    # Installs new on a day (per version, command, both): before the per-day upsert.
-    for period, cols, fill in _ACTIVE:
-        select, group = _new_installs(period, cols, fill, src)
+    # Installs new on a day or in a week (per version, command, both): before the per-day
+    # upsert.
+    for select, group in _active_selects(src):
         out.append(
             "INSERT INTO an_active (period, start, version, command, installs)"
             f" {select} GROUP BY {group}{_ACTIVE_UP}"
@@ -131,9 +159,9 @@ def removed(dialect: str, src: str) -> list[str]:
         "DELETE FROM an_install_days WHERE events = 0 AND (install_id, day, version, command)"
         f" IN (SELECT install_id, {_DAY}, version, command FROM {src})",
     ]
-    # Installs with no event left on a day (per version, command, both): after the delete.
-    for period, by, fill in _ACTIVE:
-        select, group = _new_installs(period, by, fill, src)
+    # Installs with no event left on a day or in a week (per version, command, both): after
+    # the delete.
+    for select, group in _active_selects(src):
         out.append(
             f"UPDATE an_active AS a SET installs = a.installs - x.c FROM ({select}"
             f" GROUP BY {group}) AS x"
@@ -150,7 +178,8 @@ def removed(dialect: str, src: str) -> list[str]:
         f" {week_keys} GROUP BY w.week) AS x WHERE a.period = 'w' AND a.start = x.week"
         " AND a.version = '' AND a.command = ''",
         f"DELETE FROM an_install_weeks WHERE events = 0 AND (install_id, week) IN {week_keys}",
-        "DELETE FROM an_active WHERE installs = 0 AND period IN ('d', 'v', 'c', 'x', 'w')"
+        "DELETE FROM an_active WHERE installs = 0"
+        " AND period IN ('d', 'v', 'c', 'x', 'w', 'wv', 'wc', 'wx')"
         f" AND start IN (SELECT {_DAY} FROM {src} UNION SELECT {_WEEK} FROM {src})",
         "UPDATE an_first_seen AS s SET first_day = (SELECT min(d.day) FROM an_install_days d"
         f" WHERE d.install_id = s.install_id) WHERE s.install_id IN (SELECT install_id"

@@ -58,6 +58,28 @@ def suspended_triggers(conn: Any, dialect: str) -> Iterator[None]:
         create_triggers(conn, dialect)
 
 
+# Distinct installs per week by version (``wv``), by command (``wc``) and by both (``wx``):
+# (period, the version and command columns of the an_active row, the GROUP BY).
+WEEKLY_ACTIVE = (
+    ("wv", "version, ''", "version"),
+    ("wc", "'', command", "command"),
+    ("wx", "version, command", "version, command"),
+)
+
+
+def weekly_active_sql(week: str, where: str = "") -> list[str]:
+    """Statements inserting the ``WEEKLY_ACTIVE`` rows of ``an_active`` counted from
+    ``an_install_days`` (``week``: SQL of the row's week, or one week's number; ``where``:
+    a condition)."""
+    by = "" if week.isdigit() else f"{week}, "
+    return [
+        "INSERT INTO an_active (period, start, version, command, installs)"
+        f" SELECT '{period}', {week}, {cols}, count(DISTINCT install_id) FROM an_install_days"
+        f"{' WHERE ' + where if where else ''} GROUP BY {by}{group}"
+        for period, cols, group in WEEKLY_ACTIVE
+    ]
+
+
 ACTIVE_REBUILD = [
     "INSERT INTO an_active (period, start, version, installs)"
     " SELECT 'd', day, '', count(DISTINCT install_id) FROM an_install_days GROUP BY day",
@@ -72,6 +94,7 @@ ACTIVE_REBUILD = [
     "INSERT INTO an_active (period, start, version, command, installs)"
     " SELECT 'x', day, version, command, count(*) FROM an_install_days"
     " GROUP BY day, version, command",
+    *weekly_active_sql(week_sql("day")),
 ]
 
 
@@ -131,6 +154,8 @@ def expire(conn: Any, dialect: str, cutoff_ms: int) -> None:
             (week, first, last),
         ),
         ("DELETE FROM an_active WHERE period = 'w' AND start <= ?", (week,)),
+        ("DELETE FROM an_active WHERE period IN ('wv', 'wc', 'wx') AND start <= ?", (week,)),
+        *((sql, (first, last)) for sql in weekly_active_sql(str(week), "day BETWEEN ? AND ?")),
         (
             "INSERT INTO an_active (period, start, version, installs)"
             " SELECT 'w', week, '', count(*) FROM an_install_weeks WHERE week = ? GROUP BY week",

@@ -10,7 +10,8 @@ Time is cut in UTC days and Monday-based weeks (``iconiq.server.calendar``).
 - ``an_install_days``: events per (install, day, version, command).
 - ``an_install_weeks``: events per (install, week).
 - ``an_active``: distinct active installs per day (``d``), week (``w``), and
-  day by version (``v``), by command (``c``) and by both (``x``).
+  day by version (``v``), by command (``c``) and by both (``x``), and week by
+  version (``wv``), by command (``wc``) and by both (``wx``).
 - ``an_first_seen``: each install's first day with a stored event.
 
 Triggers (``triggers.py``) append every insert and delete to ``an_pending``, which

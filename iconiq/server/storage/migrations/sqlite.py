@@ -289,6 +289,27 @@ _ACTIVE = (
 )
 
 
+# analytics_0010_weekly_active_by_filter: an_active gains distinct installs per week by
+# version ('wv'), by command ('wc') and by both ('wx'), counted from an_install_days.
+_WEEKLY_ACTIVE = (
+    (
+        "INSERT INTO an_active (period, start, version, command, installs) SELECT 'wv', "
+        "(day + 3) / 7, version, '', count(DISTINCT install_id) FROM an_install_days "
+        "GROUP BY (day + 3) / 7, version"
+    ),
+    (
+        "INSERT INTO an_active (period, start, version, command, installs) SELECT 'wc', "
+        "(day + 3) / 7, '', command, count(DISTINCT install_id) FROM an_install_days "
+        "GROUP BY (day + 3) / 7, command"
+    ),
+    (
+        "INSERT INTO an_active (period, start, version, command, installs) SELECT 'wx', "
+        "(day + 3) / 7, version, command, count(DISTINCT install_id) FROM an_install_days "
+        "GROUP BY (day + 3) / 7, version, command"
+    ),
+)
+
+
 def _pseudonym_key(conn: Any) -> None:
     """``an_secrets`` and a fresh random key for install pseudonyms."""
     conn.execute("CREATE TABLE an_secrets (name text PRIMARY KEY, value text NOT NULL)")
@@ -318,4 +339,6 @@ MIGRATIONS: list[Migration] = [
     Migration("analytics_0008_deferred_rollups", _RETRIGGER),
     # The key of the install pseudonyms analytics show instead of install ids.
     Migration("analytics_0009_pseudonym_key", _pseudonym_key),
+    # an_active gains weekly rows by version, by command and by both.
+    Migration("analytics_0010_weekly_active_by_filter", _WEEKLY_ACTIVE),
 ]
