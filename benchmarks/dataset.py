@@ -31,6 +31,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from iconiq.server.analytics import rollups
+from iconiq.server.analytics.db import Db
 from iconiq.server.calendar import DAY_MS
 from iconiq.server.events import COLUMNS
 from iconiq.server.storage.base import open_store
@@ -169,7 +170,7 @@ def load_sqlite(path: str, rows: Iterator[tuple[Any, ...]]) -> None:
     conn.execute("PRAGMA temp_store=MEMORY")
     conn.execute("BEGIN")
     sql = f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
-    with rollups.suspended_triggers(conn, "sqlite"):
+    with rollups.suspended_triggers(Db(conn, "sqlite")):
         while chunk := list(itertools.islice(rows, 100_000)):
             conn.executemany(sql, chunk)
         print("  events loaded, rebuilding rollups…", file=sys.stderr)
@@ -188,7 +189,7 @@ def load_postgres(url: str, rows: Iterator[tuple[Any, ...]], end_day: int) -> No
     store.ensure_partitions(list(range(first, (end_day + 2) * DAY_MS, 20 * DAY_MS)))
     store.close()
     with psycopg.connect(url) as conn:
-        with rollups.suspended_triggers(conn, "postgres"):
+        with rollups.suspended_triggers(Db(conn, "postgres")):
             cur = conn.cursor()
             with cur.copy(f"COPY events ({', '.join(COLUMNS)}) FROM STDIN") as copy:
                 for r in rows:

@@ -160,8 +160,8 @@ def raw_rate(url: str, schema: str, n: int, batch: int, clients: int) -> tuple[f
     folded = 0.0
     if schema == "full":
         started = time.perf_counter()
-        with store.connection() as conn:
-            applied = rollups.fold(conn, store.dialect)
+        with store.db() as db:
+            applied = rollups.fold(db)
         folded = applied / (time.perf_counter() - started)
     store.close()
     return n / elapsed, folded

@@ -15,12 +15,11 @@ import argparse
 import statistics
 import sys
 import time
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from iconiq.server.analytics.db import fetch, scalar
+from iconiq.server.analytics.db import Db
 from iconiq.server.analytics.metrics import METRICS
 from iconiq.server.analytics.query import Filters
 from iconiq.server.analytics.schema import TABLES
@@ -31,12 +30,12 @@ LIMIT_MS = 1000.0
 LABELS = ("30 d", "2 y", "30 d, version+icon", "2 y, version+icon", "2 y, icon")
 
 
-def timed(conn: Any, dialect: str, name: str, f: Filters, runs: int = 3) -> float:
-    METRICS[name].compute(conn, dialect, f)  # warm-up
+def timed(db: Db, name: str, f: Filters, runs: int = 3) -> float:
+    METRICS[name].compute(db, f)  # warm-up
     samples = []
     for _ in range(runs):
         started = time.perf_counter()
-        METRICS[name].compute(conn, dialect, f)
+        METRICS[name].compute(db, f)
         samples.append((time.perf_counter() - started) * 1000)
     return statistics.median(samples)
 
@@ -45,17 +44,17 @@ def measure(url: str) -> tuple[str, dict[str, int], dict[str, list[float]]]:
     store = open_store(url, pool_size=1)
     store.migrate()  # as the server does on start
     d = store.dialect
-    with store.connection() as conn:
-        sizes = {"events": int(scalar(conn, d, "SELECT count(*) FROM events"))}
-        sizes["installs"] = int(scalar(conn, d, "SELECT count(*) FROM an_first_seen"))
+    with store.db() as db:
+        sizes = {"events": int(db.scalar("SELECT count(*) FROM events"))}
+        sizes["installs"] = int(db.scalar("SELECT count(*) FROM an_first_seen"))
         for table in TABLES:
-            sizes[table] = int(scalar(conn, d, f"SELECT count(*) FROM {table}"))
-        last = int(scalar(conn, d, "SELECT max(timestamp) FROM events") or 0) // DAY_MS
-        top = fetch(
-            conn, d,
+            sizes[table] = int(db.scalar(f"SELECT count(*) FROM {table}"))
+        last = int(db.scalar("SELECT max(timestamp) FROM events") or 0) // DAY_MS
+        top = db.fetch(
             "SELECT version FROM an_daily WHERE dim = 'total' AND day > ? GROUP BY version"
-            " ORDER BY sum(events) DESC LIMIT 1", [last - 30],
-        )  # fmt: skip
+            " ORDER BY sum(events) DESC LIMIT 1",
+            [last - 30],
+        )
         version = top[0][0] if top else None
         ranges = [
             Filters(last - 29, last),
@@ -64,7 +63,7 @@ def measure(url: str) -> tuple[str, dict[str, int], dict[str, list[float]]]:
             Filters(last - 729, last, version=version, command="icon"),
             Filters(last - 729, last, command="icon"),
         ]
-        times = {name: [timed(conn, d, name, f) for f in ranges] for name in METRICS}
+        times = {name: [timed(db, name, f) for f in ranges] for name in METRICS}
     store.close()
     return d, sizes, times
 
@@ -95,8 +94,10 @@ def main(argv: list[str] | None = None) -> int:
                 cells.append(f"[red]{ms:.0f}[/red]" if ms > LIMIT_MS else f"{ms:.0f}")
             table.add_row(name, *cells)
         console.print(table)
-    console.print(f"slowest panel: {worst:.0f} ms ({'within' if worst <= LIMIT_MS else 'OVER'}"
-                  " the 1 s budget)")
+    console.print(
+        f"slowest panel: {worst:.0f} ms ({'within' if worst <= LIMIT_MS else 'OVER'}"
+        " the 1 s budget)"
+    )
     return 0
 
 

@@ -33,8 +33,8 @@ def collect(database_url: str, f: Filters) -> dict[str, Table]:
     store = open_store(database_url, pool_size=1)
     try:
         store.migrate()
-        with store.connection() as conn:
-            return {name: METRICS[name].compute(conn, store.dialect, f) for name, _ in SHOWN}
+        with store.db() as db:
+            return {name: METRICS[name].compute(db, f) for name, _ in SHOWN}
     finally:
         store.close()
 

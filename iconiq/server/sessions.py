@@ -16,8 +16,6 @@ import secrets
 import time
 from typing import Any
 
-from iconiq.server.analytics.db import execute, scalar
-
 COOKIE_NAME = "iconiq_session"
 MAX_COOKIE = 200  # longer values are not ours: refused before any work
 
@@ -53,22 +51,16 @@ def parse(token: str, value: str, now: float | None = None) -> tuple[str, int] |
 
 
 def is_revoked(store: Any, sid: str) -> bool:
-    with store.connection() as conn:
-        found = scalar(
-            conn, store.dialect, "SELECT 1 FROM revoked_sessions WHERE session_id = ?", [sid]
-        )
+    with store.db() as db:
+        found = db.scalar("SELECT 1 FROM revoked_sessions WHERE session_id = ?", [sid])
     return found is not None
 
 
 def revoke(store: Any, sid: str, expires: int) -> None:
     """End a session for every server process; prune records of expired ones."""
-    with store.connection() as conn:
-        execute(
-            conn, store.dialect, "DELETE FROM revoked_sessions WHERE expires_at < ?", [time.time()]
-        )
-        execute(
-            conn,
-            store.dialect,
+    with store.db() as db:
+        db.execute("DELETE FROM revoked_sessions WHERE expires_at < ?", [time.time()])
+        db.execute(
             "INSERT INTO revoked_sessions (session_id, expires_at) VALUES (?, ?)"
             " ON CONFLICT (session_id) DO NOTHING",
             [sid, expires],

@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from iconiq.server.analytics.db import fetch
 from iconiq.server.storage.base import open_store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,14 +22,13 @@ def test_dataset_and_panels_scripts(tmp_path: Path) -> None:
     assert gen.returncode == 0, gen.stderr
     assert "4,000 events into sqlite" in gen.stdout
     store = open_store(url)
-    with store.connection() as conn:
-        (events, installs, versions, countries, failures, first, last), = fetch(
-            conn, "sqlite",
+    with store.db() as db:
+        (events, installs, versions, countries, failures, first, last), = db.fetch(
             "SELECT count(*), count(DISTINCT install_id), count(DISTINCT version),"
             " count(DISTINCT country), sum(1 - success), min(timestamp), max(timestamp)"
             " FROM events",
         )  # fmt: skip
-        rolled = fetch(conn, "sqlite", "SELECT sum(events) FROM an_daily WHERE dim = 'total'")
+        rolled = db.fetch("SELECT sum(events) FROM an_daily WHERE dim = 'total'")
     store.close()
     assert events == 4000 and rolled[0][0] == 4000
     assert installs > 10 and versions > 3 and countries > 5 and 0 < failures < 1000

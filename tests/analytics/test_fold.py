@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from iconiq.server.analytics import rollups
-from iconiq.server.analytics.db import fetch, scalar
 from iconiq.server.analytics.schema import TABLES
 from iconiq.server.storage.base import Store, open_store
 from tests.analytics.seed import DAY_MS, install, ms, row
@@ -23,14 +22,14 @@ from tests.analytics.test_rollup_exactness import random_events, rebuilt, snapsh
 
 def raw_rollups(store: Store) -> dict[str, list[tuple[str, ...]]]:
     """The rollup tables as stored, without folding."""
-    with store.connection() as conn:
-        tables = {t: fetch(conn, store.dialect, f"SELECT * FROM {t}") for t in TABLES}
+    with store.db() as db:
+        tables = {t: db.fetch(f"SELECT * FROM {t}") for t in TABLES}
     return {t: sorted(tuple(str(v) for v in r) for r in rows) for t, rows in tables.items()}
 
 
 def pending(store: Store) -> int:
-    with store.connection() as conn:
-        return int(scalar(conn, store.dialect, "SELECT count(*) FROM an_pending"))
+    with store.db() as db:
+        return int(db.scalar("SELECT count(*) FROM an_pending"))
 
 
 def test_folds_stay_exact_with_concurrent_writers(store: Store) -> None:
@@ -63,8 +62,8 @@ def test_folds_stay_exact_with_concurrent_writers(store: Store) -> None:
 
     def folder(i: int) -> None:
         while writing.is_set():
-            with busy.connection() as conn:
-                rollups.fold(conn, busy.dialect)
+            with busy.db() as db:
+                rollups.fold(db)
             folds[i] += 1
 
     folders = [threading.Thread(target=guarded, args=(folder, i)) for i in range(2)]
@@ -82,11 +81,9 @@ def test_folds_stay_exact_with_concurrent_writers(store: Store) -> None:
         assert min(folds) > 0
         assert snapshot(store) == rebuilt(store)
         assert pending(store) == 0
-        with store.connection() as conn:
-            stored = scalar(conn, store.dialect, "SELECT count(*) FROM events")
-            counted = scalar(
-                conn, store.dialect, "SELECT sum(events) FROM an_daily WHERE dim = 'total'"
-            )
+        with store.db() as db:
+            stored = db.scalar("SELECT count(*) FROM events")
+            counted = db.scalar("SELECT sum(events) FROM an_daily WHERE dim = 'total'")
         assert int(counted) == int(stored) > 0
     finally:
         if busy is not store:
@@ -102,13 +99,13 @@ def test_a_rolled_back_fold_applies_nothing(store: Store) -> None:
     store.erase_install(install(4))
     before, waiting = raw_rollups(store), pending(store)
     assert waiting > 80
-    with pytest.raises(RuntimeError), store.connection() as conn:
+    with pytest.raises(RuntimeError), store.db() as db:
         if store.dialect == "postgres":
-            with conn.transaction():
-                assert rollups.fold(conn, store.dialect) == waiting
+            with db.conn.transaction():
+                assert rollups.fold(db) == waiting
                 raise RuntimeError("the folder fails before it commits")
-        conn.execute("BEGIN IMMEDIATE")
-        assert rollups.fold(conn, store.dialect) == waiting
+        db.conn.execute("BEGIN IMMEDIATE")
+        assert rollups.fold(db) == waiting
         raise RuntimeError("the folder fails before it commits")
     assert raw_rollups(store) == before and pending(store) == waiting
     assert snapshot(store) == rebuilt(store)
@@ -118,17 +115,18 @@ def test_a_rolled_back_fold_applies_nothing(store: Store) -> None:
 _DYING_FOLDER = """
     import os, sys
     from iconiq.server.analytics import fold
+    from iconiq.server.analytics.db import Db
     from iconiq.server.storage.base import open_store
 
-    store, calls, real = open_store(sys.argv[1]), [0], fold.execute
+    store, calls, real = open_store(sys.argv[1]), [0], Db.execute
 
-    def dying(conn, dialect, sql, params=()):
-        real(conn, dialect, sql, params)
+    def dying(self, sql, params=()):
+        real(self, sql, params)
         calls[0] += 1
         if calls[0] == int(sys.argv[2]):
             os._exit(3)  # killed half-way through the fold, no cleanup
 
-    fold.execute = dying
+    Db.execute = dying
     fold.fold_store(store)
 """
 
@@ -172,11 +170,11 @@ def test_a_read_leaves_a_burst_too_large_to_fold_to_the_periodic_folder(
     store.insert([row(e, None) for e in random_events(rng, 40, start, 3)])
     backlog = pending(store)
     assert backlog > 4
-    with store.connection() as conn:
-        assert fold_for_read(conn, store.dialect, limit=backlog - 1) == backlog
+    with store.db() as db:
+        assert fold_for_read(db, limit=backlog - 1) == backlog
     assert pending(store) == backlog  # left to the periodic folder
-    with store.connection() as conn:
-        assert fold_for_read(conn, store.dialect, limit=backlog) == 0
+    with store.db() as db:
+        assert fold_for_read(db, limit=backlog) == 0
     assert pending(store) == 0
     assert raw_rollups(store) == snapshot(store)
 
@@ -185,13 +183,13 @@ def test_a_read_leaves_a_burst_too_large_to_fold_to_the_periodic_folder(
     from iconiq.server.analytics import fold as fold_mod
 
     monkeypatch.setattr(fold_mod, "READ_FOLD_LIMIT", 1)
-    with store.connection() as conn:
-        lagging = compute(conn, store.dialect, "commands", f)
+    with store.db() as db:
+        lagging = compute(db, "commands", f)
     monkeypatch.undo()
     assert lagging.note and "still being folded in" in lagging.note
     assert pending(store) > 0
-    with store.connection() as conn:
-        exact = compute(conn, store.dialect, "commands", f)
+    with store.db() as db:
+        exact = compute(db, "commands", f)
     assert pending(store) == 0
     assert sum(r[1] for r in exact.rows) == 80
     assert sum(r[1] for r in lagging.rows) == 40

@@ -28,14 +28,14 @@ def seeded(store: Store) -> Iterator[Store]:
 
 
 def rows(store: Store, name: str, f: Filters | None = None) -> list[list[Any]]:
-    with store.connection() as conn:
-        return compute(conn, store.dialect, name, f or Filters.last(14)).rows
+    with store.db() as db:
+        return compute(db, name, f or Filters.last(14)).rows
 
 
 def alias(store: Store, n: int) -> str:
     """The pseudonym analytics show for ``install(n)``: keyed, never the id itself."""
-    with store.connection() as conn:
-        secret = pseudonym.key(conn, store.dialect)
+    with store.db() as db:
+        secret = pseudonym.key(db)
     shown = pseudonym.pseudonym(secret, install(n))
     assert shown.startswith("i-") and len(shown) == 18 and install(n) not in shown
     return shown
@@ -81,13 +81,23 @@ def test_usage(seeded: Store) -> None:
     ]  # fmt: skip
     assert rows(seeded, "ci-share") == [["interactive", 4, 0.6667], ["ci", 2, 0.3333]]
     prompt = {r[0]: r[1] for r in rows(seeded, "prompt-length") if r[1] is not None}
-    assert prompt == {"2026-03-02": 20.0, "2026-03-09": 50.0, "2026-03-10": 100.0,
-                      "2026-03-14": 30.0}
+    assert prompt == {
+        "2026-03-02": 20.0,
+        "2026-03-09": 50.0,
+        "2026-03-10": 100.0,
+        "2026-03-14": 30.0,
+    }
     summary = dict(map(tuple, rows(seeded, "summary")))  # type: ignore[arg-type]
     assert summary["average_prompt_length"] == 50.0  # (40 + 60 + 100 + 20 + 30) / 5
     peak = {(w, h): n for w, h, n in rows(seeded, "peak-hours") if n}
-    assert peak == {("Mon", 9): 1, ("Mon", 10): 1, ("Mon", 11): 1, ("Tue", 10): 1,
-                    ("Tue", 14): 1, ("Sat", 23): 1}
+    assert peak == {
+        ("Mon", 9): 1,
+        ("Mon", 10): 1,
+        ("Mon", 11): 1,
+        ("Tue", 10): 1,
+        ("Tue", 14): 1,
+        ("Sat", 23): 1,
+    }
     assert len(rows(seeded, "peak-hours")) == 7 * 24
 
 

@@ -8,7 +8,6 @@ import uuid
 from typing import Any
 
 from iconiq.server.analytics import rollups
-from iconiq.server.analytics.db import execute, fetch
 from iconiq.server.analytics.schema import TABLES
 from iconiq.server.storage.base import Store
 from tests.analytics.seed import DAY_MS, event, install, ms, row
@@ -24,24 +23,21 @@ def as_text(rows: list[tuple[Any, ...]]) -> list[tuple[str, ...]]:
 def snapshot(store: Store) -> dict[str, list[tuple[Any, ...]]]:
     """The rollups as a read sees them (after folding the pending rows)."""
     out = {}
-    with store.connection() as conn:
-        rollups.fold(conn, store.dialect)
+    with store.db() as db:
+        rollups.fold(db)
         for table in TABLES:
-            rows = fetch(conn, store.dialect, f"SELECT * FROM {table}")
+            rows = db.fetch(f"SELECT * FROM {table}")
             out[table] = as_text(rows)
     return out
 
 
 def rebuilt(store: Store) -> dict[str, list[tuple[Any, ...]]]:
     """The rollups recomputed from scratch, leaving the database as it was."""
-    with store.connection() as conn:
-        before = {t: fetch(conn, store.dialect, f"SELECT * FROM {t}") for t in TABLES}
-        rollups.rebuild(conn, store.dialect)
-        out = {
-            t: as_text(fetch(conn, store.dialect, f"SELECT * FROM {t}"))
-            for t in TABLES
-        }
-        conn.rollback()
+    with store.db() as db:
+        before = {t: db.fetch(f"SELECT * FROM {t}") for t in TABLES}
+        rollups.rebuild(db)
+        out = {t: as_text(db.fetch(f"SELECT * FROM {t}")) for t in TABLES}
+        db.conn.rollback()
     after = snapshot(store)
     assert {t: len(r) for t, r in after.items()} == {t: len(r) for t, r in before.items()}
     return out
@@ -100,8 +96,8 @@ def test_rollups_stay_exact_through_every_kind_of_change(store: Store) -> None:
     # Retention with a cutoff in the middle of a day and of a week.
     store.purge_expired(start + 17 * DAY_MS + 5 * 3_600_000)
     assert snapshot(store) == rebuilt(store)
-    with store.connection() as conn:
-        left = fetch(conn, store.dialect, "SELECT min(timestamp) FROM events")[0][0]
+    with store.db() as db:
+        left = db.fetch("SELECT min(timestamp) FROM events")[0][0]
     assert left >= start + 17 * DAY_MS + 5 * 3_600_000
 
 
@@ -137,8 +133,8 @@ def test_concurrent_writers_keep_active_counts_exact(store: Store) -> None:
         t.join()
     assert errors == []
     assert snapshot(store) == rebuilt(store)
-    with store.connection() as conn:
-        active = fetch(conn, store.dialect, "SELECT installs FROM an_active WHERE period = 'd'")
+    with store.db() as db:
+        active = db.fetch("SELECT installs FROM an_active WHERE period = 'd'")
     assert sorted(int(n) for (n,) in active) == [6, 6, 6]
 
 
@@ -152,13 +148,11 @@ def test_weekly_active_migration_backfills_exactly(store: Store) -> None:
     assert store.insert(rows[:200]) == 200
     snapshot(store)  # folded
     assert store.insert(rows[200:]) == 100  # left pending across the migration
-    with store.connection() as conn:
-        for sql in (
-            "DELETE FROM an_active WHERE period IN ('wv', 'wc', 'wx')",
-            "DELETE FROM schema_migrations WHERE name = 'analytics_0010_weekly_active_by_filter'",
-        ):
-            execute(conn, store.dialect, sql)
-        conn.commit()
+    with store.db() as db, db.transaction():
+        db.execute("DELETE FROM an_active WHERE period IN ('wv', 'wc', 'wx')")
+        db.execute(
+            "DELETE FROM schema_migrations WHERE name = 'analytics_0010_weekly_active_by_filter'"
+        )
     assert store.migrate() == ["analytics_0010_weekly_active_by_filter"]
     after = snapshot(store)
     assert after == rebuilt(store)

@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from iconiq.server.analytics.db import fetch
+from iconiq.server.analytics.db import Db, Dialect
 from iconiq.server.calendar import (
     DAY_MS,
     date_of,
@@ -45,13 +45,13 @@ def _expected() -> list[tuple[int, int, int]]:
     return out
 
 
-def _query(conn: Any, dialect: str) -> list[tuple[int, int, int]]:
+def _query(conn: Any, dialect: Dialect) -> list[tuple[int, int, int]]:
     d = day_sql("t.ts")
     sql = f"SELECT {d}, {week_sql(d)}, {weekday_sql(d)} FROM (SELECT CAST(? AS BIGINT) AS ts) t"
     rows = []
     for day in DAYS:
         for ms in (day * DAY_MS, day * DAY_MS + DAY_MS - 1):
-            (row,) = fetch(conn, dialect, sql, (ms,))
+            (row,) = Db(conn, dialect).fetch(sql, (ms,))
             rows.append((int(row[0]), int(row[1]), int(row[2])))
     return rows
 

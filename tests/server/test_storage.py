@@ -210,16 +210,15 @@ def test_purge_calls_the_analytics_expire_hook(store: Store) -> None:
     now = int(time.time() * 1000)
     old_day = (now - 1200 * DAY_MS) // DAY_MS
     store.insert([row(timestamp=old_day * DAY_MS + 1000)])
-    mark = "%s" if store.dialect == "postgres" else "?"
-    with store.connection() as conn:
-        rollups.fold(conn, store.dialect)  # what every metric read does first
-        before = conn.execute(f"SELECT count(*) FROM an_daily WHERE day = {mark}", (old_day,))
-        assert before.fetchone()[0] > 0  # the analytics triggers counted it
+    with store.db() as db:
+        rollups.fold(db)  # what every metric read does first
+        before = db.scalar("SELECT count(*) FROM an_daily WHERE day = ?", [old_day])
+        assert before > 0  # the analytics triggers counted it
     store.purge_expired(now - 730 * DAY_MS)
-    with store.connection() as conn:
-        rollups.fold(conn, store.dialect)
-        after = conn.execute(f"SELECT count(*) FROM an_daily WHERE day = {mark}", (old_day,))
-        assert after.fetchone()[0] == 0
+    with store.db() as db:
+        rollups.fold(db)
+        after = db.scalar("SELECT count(*) FROM an_daily WHERE day = ?", [old_day])
+        assert after == 0
 
 
 def test_flags_text_is_the_json_of_the_list() -> None:

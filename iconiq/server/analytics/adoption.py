@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from iconiq.server.analytics.db import fetch
+from iconiq.server.analytics.db import Db
 from iconiq.server.analytics.query import Filters, Table, share
 from iconiq.server.analytics.top import OTHER, ranked, top_and_other, with_other
 from iconiq.server.calendar import date_of, week_of, week_start
 
 
-def daily_active(conn: Any, dialect: str, f: Filters) -> Table:
+def daily_active(db: Db, f: Filters) -> Table:
     """Distinct installs with at least one stored event, per UTC day."""
     period = {(False, False): "d", (True, False): "v", (False, True): "c", (True, True): "x"}
-    rows = fetch(
-        conn,
-        dialect,
+    rows = db.fetch(
         "SELECT start, installs FROM an_active WHERE period = ? AND version = ?"
         " AND command = ? AND start BETWEEN ? AND ?",
         [
@@ -32,14 +30,12 @@ def daily_active(conn: Any, dialect: str, f: Filters) -> Table:
     )
 
 
-def weekly_active(conn: Any, dialect: str, f: Filters) -> Table:
+def weekly_active(db: Db, f: Filters) -> Table:
     """Distinct installs per Monday-based week, for every week the range touches (whole weeks)."""
     first, last = week_of(f.start), week_of(f.end)
     # an_active: 'w' all installs, 'wv' by version, 'wc' by command, 'wx' by both.
     period = {(False, False): "w", (True, False): "wv", (False, True): "wc", (True, True): "wx"}
-    rows = fetch(
-        conn,
-        dialect,
+    rows = db.fetch(
         "SELECT start, installs FROM an_active WHERE period = ? AND version = ?"
         " AND command = ? AND start BETWEEN ? AND ?",
         [
@@ -57,24 +53,19 @@ def weekly_active(conn: Any, dialect: str, f: Filters) -> Table:
     )
 
 
-def new_installs(conn: Any, dialect: str, f: Filters) -> Table:
+def new_installs(db: Db, f: Filters) -> Table:
     """Installs whose first stored event falls on each day (with the filters: whose first
     day included that version/command)."""
     if f.filtered:
-        where, params = f.where("d.day")
-        where = where.replace("version", "d.version").replace("command", "d.command")
-        rows = fetch(
-            conn,
-            dialect,
+        where, params = f.where("d")
+        rows = db.fetch(
             "SELECT s.first_day, count(DISTINCT s.install_id) FROM an_first_seen s"
             " JOIN an_install_days d ON d.install_id = s.install_id AND d.day = s.first_day"
             f" WHERE {where} GROUP BY s.first_day",
             params,
         )
     else:
-        rows = fetch(
-            conn,
-            dialect,
+        rows = db.fetch(
             "SELECT first_day, count(*) FROM an_first_seen WHERE first_day BETWEEN ? AND ?"
             " GROUP BY first_day",
             [f.start, f.end],
@@ -85,7 +76,7 @@ def new_installs(conn: Any, dialect: str, f: Filters) -> Table:
     )
 
 
-def versions(conn: Any, dialect: str, f: Filters) -> Table:
+def versions(db: Db, f: Filters) -> Table:
     """Active installs per version per day (version adoption over time): the ``f.top``
     versions with the most install-days in the range, then ``(other)``, the sum of the
     rest's counts (an install on two of those versions the same day counts twice)."""
@@ -99,14 +90,16 @@ def versions(conn: Any, dialect: str, f: Filters) -> Table:
             params.append(f.version)
     else:
         # an_active rows of period 'x': distinct installs per (day, version, command).
-        where, params = f.where("start")
         src = (
             "SELECT start AS day, version, installs AS n FROM an_active WHERE period = 'x'"
-            f" AND {where}"
+            " AND start BETWEEN ? AND ? AND command = ?"
         )
+        params = [f.start, f.end, f.command]
+        if f.version is not None:
+            src += " AND version = ?"
+            params.append(f.version)
     top, more = ranked(
-        conn,
-        dialect,
+        db,
         f"SELECT version FROM ({src}) AS s GROUP BY version ORDER BY sum(n) DESC, version",
         params,
         f.top,
@@ -115,8 +108,7 @@ def versions(conn: Any, dialect: str, f: Filters) -> Table:
         return Table(["day", "version", "installs"], [])
     keys = [str(v) for (v,) in top]
     rows = top_and_other(
-        conn,
-        dialect,
+        db,
         "version",
         keys,
         more,
@@ -131,13 +123,12 @@ def versions(conn: Any, dialect: str, f: Filters) -> Table:
     return Table(["day", "version", "installs"], [[date_of(int(d)), v, int(n)] for d, v, n in rows])
 
 
-def countries(conn: Any, dialect: str, f: Filters) -> Table:
+def countries(db: Db, f: Filters) -> Table:
     """Events per country (``unknown`` when the address had no known country): the top
     ``f.top`` countries, then ``(other)``."""
     where, params = f.where()
     head, more = ranked(
-        conn,
-        dialect,
+        db,
         f"SELECT value, sum(events) FROM an_daily WHERE dim = 'country' AND {where}"
         " GROUP BY value ORDER BY 2 DESC, 1",
         params,
@@ -146,9 +137,7 @@ def countries(conn: Any, dialect: str, f: Filters) -> Table:
     rows = with_other(
         [(c or "unknown", n) for c, n in head],
         more,
-        lambda: fetch(
-            conn,
-            dialect,
+        lambda: db.fetch(
             f"SELECT sum(events) FROM an_daily WHERE dim = 'country' AND {where}",
             params,
         )[0],

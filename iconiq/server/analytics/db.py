@@ -1,9 +1,18 @@
-"""One way to run SQL on either database: ``?`` placeholders, rows as tuples."""
+"""One way to run SQL on either database: ``Db``, a connection that knows its dialect.
+
+Queries are written once with ``?`` placeholders; ``Db`` turns them into
+psycopg's ``%s`` on PostgreSQL. Rows come back as tuples on both. Everything in
+analytics takes a ``Db`` (never a connection and a dialect side by side); the
+stores hand one out with ``store.db()``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Literal
+
+Dialect = Literal["sqlite", "postgres"]
 
 
 def sql_for(dialect: str, sql: str) -> str:
@@ -13,29 +22,62 @@ def sql_for(dialect: str, sql: str) -> str:
     return sql
 
 
-def execute(conn: Any, dialect: str, sql: str, params: Sequence[Any] = ()) -> None:
-    """Run one statement, discarding any result."""
-    cur = conn.cursor()
-    try:
-        if params:
-            cur.execute(sql_for(dialect, sql), tuple(params))
-        else:
-            cur.execute(sql)
-    finally:
-        cur.close()
+class Db:
+    """A DB-API connection (sqlite3 or psycopg) and its dialect."""
 
+    __slots__ = ("conn", "dialect")
 
-def fetch(conn: Any, dialect: str, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-    """Run one query and return all its rows as tuples."""
-    cur = conn.cursor()
-    try:
-        cur.execute(sql_for(dialect, sql), tuple(params))
-        return [tuple(row) for row in cur.fetchall()]
-    finally:
-        cur.close()
+    def __init__(self, conn: Any, dialect: Dialect) -> None:
+        self.conn = conn
+        self.dialect: Dialect = dialect
 
+    @property
+    def postgres(self) -> bool:
+        return self.dialect == "postgres"
 
-def scalar(conn: Any, dialect: str, sql: str, params: Sequence[Any] = ()) -> Any:
-    """The first column of the first row, or None."""
-    rows = fetch(conn, dialect, sql, params)
-    return rows[0][0] if rows else None
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Run one statement, discarding any result."""
+        cur = self.conn.cursor()
+        try:
+            if params:
+                cur.execute(sql_for(self.dialect, sql), tuple(params))
+            else:
+                cur.execute(sql)
+        finally:
+            cur.close()
+
+    def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one query and return all its rows as tuples."""
+        cur = self.conn.cursor()
+        try:
+            cur.execute(sql_for(self.dialect, sql), tuple(params))
+            return [tuple(row) for row in cur.fetchall()]
+        finally:
+            cur.close()
+
+    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """The first column of the first row, or None."""
+        rows = self.fetch(sql, params)
+        return rows[0][0] if rows else None
+
+    @property
+    def in_transaction(self) -> bool:
+        if self.postgres:
+            return bool(self.conn.info.transaction_status != 0)
+        return bool(self.conn.in_transaction)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """A write transaction: PostgreSQL's ``conn.transaction()``; SQLite ``BEGIN
+        IMMEDIATE`` (the database write lock), committed on a clean exit."""
+        if self.postgres:
+            with self.conn.transaction():
+                yield
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self.conn.commit()
+        except BaseException:
+            self.conn.rollback()
+            raise

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from iconiq.server.analytics import pseudonym
-from iconiq.server.analytics.db import fetch
+from iconiq.server.analytics.db import Db
 from iconiq.server.analytics.query import Filters, Table, share
 from iconiq.server.analytics.top import among
 from iconiq.server.calendar import date_of, week_end, week_of, week_sql, week_start
@@ -16,16 +16,14 @@ MAX_COHORTS = 26
 GAP_MIN_EVENTS = 5
 
 
-def cohorts(conn: Any, dialect: str, f: Filters) -> Table:
+def cohorts(db: Db, f: Filters) -> Table:
     """Installs first seen in each week (the last 26 weeks of the range at most), and how
     many of them were active 0, 1, 2… weeks later. Install-level: the version and
     command filters do not apply."""
     last = week_of(f.end)
     first = max(week_of(f.start), last - MAX_COHORTS + 1)
     first_week = week_sql("s.first_day")
-    rows = fetch(
-        conn,
-        dialect,
+    rows = db.fetch(
         f"SELECT {first_week}, w.week, count(*) FROM an_first_seen s"
         " JOIN an_install_weeks w ON w.install_id = s.install_id"
         " WHERE s.first_day BETWEEN ? AND ? AND w.week <= ?"
@@ -49,15 +47,13 @@ def cohorts(conn: Any, dialect: str, f: Filters) -> Table:
     )
 
 
-def heavy_installs(conn: Any, dialect: str, f: Filters) -> Table:
+def heavy_installs(db: Db, f: Filters) -> Table:
     """The ``f.top`` installs that ran the most commands in the range (paid-plan
     candidates), each shown by its pseudonym, never its install id."""
     limit = int(f.top)
     weeks = max(1, (f.end - f.start + 1) / 7)
     if not f.filtered:
-        rows = fetch(
-            conn,
-            dialect,
+        rows = db.fetch(
             "SELECT install_id, sum(events), count(*) FROM an_install_weeks"
             f" WHERE week BETWEEN ? AND ? GROUP BY install_id ORDER BY 2 DESC, 1"
             f" LIMIT {limit}",
@@ -67,10 +63,8 @@ def heavy_installs(conn: Any, dialect: str, f: Filters) -> Table:
         where, params = f.where()
         # SQLite would walk the primary key for the GROUP BY (the whole table): make it use
         # the covering (day, version, command, install_id, events) index instead.
-        hint = " INDEXED BY an_install_days_day" if dialect == "sqlite" else ""
-        top = fetch(
-            conn,
-            dialect,
+        hint = " INDEXED BY an_install_days_day" if db.dialect == "sqlite" else ""
+        top = db.fetch(
             f"SELECT install_id, sum(events) FROM an_install_days{hint} WHERE {where}"
             f" GROUP BY install_id ORDER BY 2 DESC, 1 LIMIT {limit}",
             params,
@@ -78,16 +72,14 @@ def heavy_installs(conn: Any, dialect: str, f: Filters) -> Table:
         active: dict[str, int] = {}
         if top:
             marks = ", ".join("?" for _ in top)
-            for install, n in fetch(
-                conn,
-                dialect,
+            for install, n in db.fetch(
                 f"SELECT install_id, count(DISTINCT {week_sql('day')}) FROM an_install_days"
                 f" WHERE install_id IN ({marks}) AND {where} GROUP BY install_id",
                 [i for i, _ in top] + params,
             ):
                 active[str(install)] = int(n)
         rows = [(i, n, active.get(str(i), 0)) for i, n in top]
-    secret = pseudonym.key(conn, dialect) if rows else b""
+    secret = pseudonym.key(db) if rows else b""
     out = [
         [pseudonym.pseudonym(secret, i), int(n), int(w), round(int(n) / weeks, 1)]
         for i, n, w in rows
@@ -99,13 +91,11 @@ def heavy_installs(conn: Any, dialect: str, f: Filters) -> Table:
     )
 
 
-def feature_gaps(conn: Any, dialect: str, f: Filters) -> Table:
+def feature_gaps(db: Db, f: Filters) -> Table:
     """The ``f.top`` commands with the highest failure rates (at least 5 runs), with their
     top error."""
     where, params = f.where()
-    rows = fetch(
-        conn,
-        dialect,
+    rows = db.fetch(
         f"SELECT command, sum(events), sum(failures) FROM an_daily WHERE dim = 'total'"
         f" AND {where} GROUP BY command HAVING sum(events) >= {GAP_MIN_EVENTS}"
         " AND sum(failures) > 0 ORDER BY 1.0 * sum(failures) / sum(events) DESC, command"
@@ -115,9 +105,7 @@ def feature_gaps(conn: Any, dialect: str, f: Filters) -> Table:
     if not rows:
         return Table(["command", "events", "failures", "failure_rate", "top_error"], [])
     inside, kp = among("command", [c for c, _, _ in rows])
-    errs = fetch(
-        conn,
-        dialect,
+    errs = db.fetch(
         f"SELECT command, value, sum(events) FROM an_daily WHERE dim = 'error_type'"
         f" AND {where} AND {inside} GROUP BY command, value",
         [*params, *kp],
@@ -132,7 +120,7 @@ def feature_gaps(conn: Any, dialect: str, f: Filters) -> Table:
     return Table(["command", "events", "failures", "failure_rate", "top_error"], out)
 
 
-def live(conn: Any, dialect: str, f: Filters, minutes: int = 15) -> Table:
+def live(db: Db, f: Filters, minutes: int = 15) -> Table:
     """Events per minute over the last minutes (by event time), newest last."""
     now = int(time.time() * 1000)
     first = now // 60_000 - minutes + 1
@@ -143,7 +131,7 @@ def live(conn: Any, dialect: str, f: Filters, minutes: int = 15) -> Table:
         if getattr(f, name) is not None:
             sql += f" AND {name} = ?"
             params.append(getattr(f, name))
-    rows = fetch(conn, dialect, sql + " GROUP BY timestamp / 60000", params)
+    rows = db.fetch(sql + " GROUP BY timestamp / 60000", params)
     found = {int(m): (int(n), int(x)) for m, n, x in rows}
     out = []
     for m in range(first, first + minutes):
@@ -155,7 +143,7 @@ def live(conn: Any, dialect: str, f: Filters, minutes: int = 15) -> Table:
 STAMP = "%Y-%m-%d %H:%M:%S"  # an event's date and time (UTC): a clock ahead shows as a later day
 
 
-def recent(conn: Any, dialect: str, f: Filters, limit: int = 15) -> Table:
+def recent(db: Db, f: Filters, limit: int = 15) -> Table:
     """The latest events (no identifiers), newest first, each with its date and time."""
     sql = (
         "SELECT timestamp, command, version, success, error_type, execution_time, country"
@@ -166,7 +154,7 @@ def recent(conn: Any, dialect: str, f: Filters, limit: int = 15) -> Table:
         if getattr(f, name) is not None:
             sql += f" AND {name} = ?"
             params.append(getattr(f, name))
-    rows = fetch(conn, dialect, sql + f" ORDER BY timestamp DESC LIMIT {limit}", params)
+    rows = db.fetch(sql + f" ORDER BY timestamp DESC LIMIT {limit}", params)
     return Table(
         ["time", "command", "version", "success", "error_type", "execution_time", "country"],
         [

@@ -1,6 +1,6 @@
 """Every metric by name: the registry the API, the dashboard and the report share.
 
-``compute(conn, dialect, name, filters)`` answers one metric as a ``Table``.
+``compute(db, name, filters)`` answers one metric as a ``Table``.
 Each metric has a title, a dashboard section and a chart kind (how the
 dashboard draws it; ``table`` means no chart).
 """
@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
 
 from iconiq.server.analytics import adoption, growth, performance, usage
+from iconiq.server.analytics.db import Db
 from iconiq.server.analytics.fold import READ_FOLD_LIMIT, fold_for_read
 from iconiq.server.analytics.query import Filters, Table, share
 
-Compute = Callable[[Any, str, Filters], Table]
+Compute = Callable[[Db, Filters], Table]
 
 
 @dataclass(frozen=True)
@@ -28,15 +28,15 @@ class Metric:
     y: str = ""  # the column a chart plots (default: the second one)
 
 
-def summary(conn: Any, dialect: str, f: Filters) -> Table:
+def summary(db: Db, f: Filters) -> Table:
     """The headline numbers of the range."""
-    events, failures = usage.total_events(conn, dialect, f)
-    daily = adoption.daily_active(conn, dialect, f).rows
+    events, failures = usage.total_events(db, f)
+    daily = adoption.daily_active(db, f).rows
     last_week = Filters(max(f.start, f.end - 6), f.end, f.version, f.command)
-    weekly = adoption.weekly_active(conn, dialect, last_week).rows
-    new = sum(int(r[1]) for r in adoption.new_installs(conn, dialect, f).rows)
-    top = usage.commands(conn, dialect, f).rows
-    exec_p50 = performance.execution_time(conn, dialect, f).rows
+    weekly = adoption.weekly_active(db, last_week).rows
+    new = sum(int(r[1]) for r in adoption.new_installs(db, f).rows)
+    top = usage.commands(db, f).rows
+    exec_p50 = performance.execution_time(db, f).rows
     return Table(
         ["metric", "value"],
         [
@@ -48,7 +48,7 @@ def summary(conn: Any, dialect: str, f: Filters) -> Table:
             ["success_rate", share(events - failures, events) if events else None],
             ["top_command", top[0][0] if top else None],
             ["execution_time_p50_ms", exec_p50[0][2] if exec_p50 else None],
-            ["average_prompt_length", usage.average_prompt_length(conn, dialect, f)],
+            ["average_prompt_length", usage.average_prompt_length(db, f)],
         ],
     )
 
@@ -91,9 +91,9 @@ def folding(compute: Compute) -> Compute:
     """``compute`` after folding the pending rollup rows: answers are exact as of the read,
     except after an upload burst too large to fold within a read (the note says so)."""
 
-    def run(conn: Any, dialect: str, f: Filters) -> Table:
-        left = fold_for_read(conn, dialect)
-        table = compute(conn, dialect, f)
+    def run(db: Db, f: Filters) -> Table:
+        left = fold_for_read(db)
+        table = compute(db, f)
         if not left:
             return table
         lag = f"more than {READ_FOLD_LIMIT:,} new events are still being folded in"
@@ -106,6 +106,6 @@ METRICS: dict[str, Metric] = {m.name: replace(m, compute=folding(m.compute)) for
 SECTIONS = ("overview", "adoption", "usage", "performance", "growth", "live")
 
 
-def compute(conn: Any, dialect: str, name: str, f: Filters) -> Table:
+def compute(db: Db, name: str, f: Filters) -> Table:
     """Answer one metric (``KeyError`` for an unknown name)."""
-    return METRICS[name].compute(conn, dialect, f)
+    return METRICS[name].compute(db, f)

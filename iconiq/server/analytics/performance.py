@@ -9,9 +9,8 @@ below 12 ms, where buckets are one millisecond wide).
 from __future__ import annotations
 
 import math
-from typing import Any
 
-from iconiq.server.analytics.db import fetch
+from iconiq.server.analytics.db import Db
 from iconiq.server.analytics.query import Filters, Table, share
 from iconiq.server.analytics.schema import bucket_bounds, bucket_value
 from iconiq.server.analytics.top import OTHER, ranked, top_and_other
@@ -35,15 +34,14 @@ def percentile(counts: dict[int, int], p: float) -> float | None:
     return None  # pragma: no cover - unreachable: seen reaches total
 
 
-def histograms(conn: Any, dialect: str, f: Filters, metric: str) -> dict[str, dict[int, int]]:
+def histograms(db: Db, f: Filters, metric: str) -> dict[str, dict[int, int]]:
     """Bucket counts of the ``f.top`` most measured commands, ``(other)`` for the rest
     together, plus ``*`` for all commands together."""
     where, params = f.where()
     base = f"FROM an_hist WHERE metric = ? AND {where}"
     params = [metric, *params]
     top, more = ranked(
-        conn,
-        dialect,
+        db,
         f"SELECT command {base} GROUP BY command ORDER BY sum(n) DESC, command",
         params,
         f.top,
@@ -53,8 +51,7 @@ def histograms(conn: Any, dialect: str, f: Filters, metric: str) -> dict[str, di
         return out
     keys = [str(c) for (c,) in top]
     rows = top_and_other(
-        conn,
-        dialect,
+        db,
         "command",
         keys,
         more,
@@ -70,8 +67,8 @@ def histograms(conn: Any, dialect: str, f: Filters, metric: str) -> dict[str, di
     return out
 
 
-def _latency(conn: Any, dialect: str, f: Filters, metric: str, ps: tuple[float, ...]) -> Table:
-    hists = histograms(conn, dialect, f, metric)
+def _latency(db: Db, f: Filters, metric: str, ps: tuple[float, ...]) -> Table:
+    hists = histograms(db, f, metric)
     named = sorted(
         (c for c in hists if c not in ("*", OTHER)), key=lambda c: -sum(hists[c].values())
     )
@@ -89,22 +86,20 @@ def _latency(conn: Any, dialect: str, f: Filters, metric: str, ps: tuple[float, 
     return Table(["command", "measured", *names], rows)
 
 
-def execution_time(conn: Any, dialect: str, f: Filters) -> Table:
+def execution_time(db: Db, f: Filters) -> Table:
     """Command execution time p50/p95/p99 (ms), overall and per command."""
-    return _latency(conn, dialect, f, "exec", (0.5, 0.95, 0.99))
+    return _latency(db, f, "exec", (0.5, 0.95, 0.99))
 
 
-def api_time(conn: Any, dialect: str, f: Filters) -> Table:
+def api_time(db: Db, f: Filters) -> Table:
     """Time spent waiting on the image API, p50/p95 (ms)."""
-    return _latency(conn, dialect, f, "api", (0.5, 0.95))
+    return _latency(db, f, "api", (0.5, 0.95))
 
 
-def success_rate(conn: Any, dialect: str, f: Filters) -> Table:
+def success_rate(db: Db, f: Filters) -> Table:
     """Events, failures and the success rate per day."""
     where, params = f.where()
-    rows = fetch(
-        conn,
-        dialect,
+    rows = db.fetch(
         f"SELECT day, sum(events), sum(failures) FROM an_daily WHERE dim = 'total'"
         f" AND {where} GROUP BY day",
         params,
@@ -117,19 +112,15 @@ def success_rate(conn: Any, dialect: str, f: Filters) -> Table:
     return Table(["day", "events", "failures", "success_rate"], out)
 
 
-def errors(conn: Any, dialect: str, f: Filters) -> Table:
+def errors(db: Db, f: Filters) -> Table:
     """Failures per error type: share of failures and rate per event."""
     where, params = f.where()
-    rows = fetch(
-        conn,
-        dialect,
+    rows = db.fetch(
         f"SELECT value, sum(events) FROM an_daily WHERE dim = 'error_type' AND {where}"
         " GROUP BY value ORDER BY 2 DESC, 1",
         params,
     )
-    totals = fetch(
-        conn,
-        dialect,
+    totals = db.fetch(
         f"SELECT sum(events), sum(failures) FROM an_daily WHERE dim = 'total' AND {where}",
         params,
     )

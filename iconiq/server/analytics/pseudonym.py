@@ -17,14 +17,14 @@ import hashlib
 import hmac
 from typing import Any
 
-from iconiq.server.analytics.db import scalar
+from iconiq.server.analytics.db import Db
 
 KEY_NAME = "install_pseudonym_key"
 
 
-def key(conn: Any, dialect: str) -> bytes:
+def key(db: Db) -> bytes:
     """The database's pseudonym key."""
-    value = scalar(conn, dialect, "SELECT value FROM an_secrets WHERE name = ?", [KEY_NAME])
+    value = db.scalar("SELECT value FROM an_secrets WHERE name = ?", [KEY_NAME])
     if not value:
         raise RuntimeError("no install pseudonym key: run iconiq-server migrate")
     return bytes.fromhex(str(value))

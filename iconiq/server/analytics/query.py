@@ -85,15 +85,17 @@ class Filters:
     def filtered(self) -> bool:
         return self.version is not None or self.command is not None
 
-    def where(self, day: str = "day") -> tuple[str, list[Any]]:
-        """SQL condition (range, version, command) and its parameters."""
-        sql = f"{day} BETWEEN ? AND ?"
+    def where(self, alias: str = "") -> tuple[str, list[Any]]:
+        """SQL condition (range, version, command) and its parameters, over the columns
+        ``day``, ``version`` and ``command`` of the table called ``alias`` (if given)."""
+        t = f"{alias}." if alias else ""
+        sql = f"{t}day BETWEEN ? AND ?"
         params: list[Any] = [self.start, self.end]
         if self.version is not None:
-            sql += " AND version = ?"
+            sql += f" AND {t}version = ?"
             params.append(self.version)
         if self.command is not None:
-            sql += " AND command = ?"
+            sql += f" AND {t}command = ?"
             params.append(self.command)
         return sql, params
 

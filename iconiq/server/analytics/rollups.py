@@ -3,12 +3,12 @@
 
 - The tables, bucket bounds and triggers are created by the server migrations
   (``iconiq.server.storage.migrations``), which keep their own frozen SQL.
-- ``fold(conn, dialect)``: apply the pending rows the triggers appended (every
+- ``fold(db)``: apply the pending rows the triggers appended (every
   metric read does it first, and the server every few seconds).
-- ``rebuild(conn, dialect)``: recompute every rollup from ``events`` in a few
+- ``rebuild(db)``: recompute every rollup from ``events`` in a few
   set-based statements and clear the pending rows; used after bulk loads and as
   the exactness reference.
-- ``expire(conn, dialect, cutoff_ms)``: called by retention after expired events
+- ``expire(db, cutoff_ms)``: called by retention after expired events
   went. It folds first (so a pending +1 of an expired day cannot bring it back
   later). Whole PostgreSQL partitions are dropped without firing triggers, so the
   rows of every whole expired day are removed here, and the week and first-seen
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from iconiq.server.analytics import triggers
 from iconiq.server.analytics.aggregates import (
@@ -29,7 +28,7 @@ from iconiq.server.analytics.aggregates import (
     daily_selects,
     hist_selects,
 )
-from iconiq.server.analytics.db import execute
+from iconiq.server.analytics.db import Db
 from iconiq.server.analytics.fold import apply_pending
 from iconiq.server.analytics.fold import fold as fold
 from iconiq.server.analytics.fold import lock as fold_lock
@@ -37,25 +36,25 @@ from iconiq.server.analytics.schema import TABLES
 from iconiq.server.calendar import day_of, day_sql, week_end, week_of, week_sql, week_start
 
 
-def create_triggers(conn: Any, dialect: str) -> None:
-    for statement in triggers.create_sql(dialect):
-        execute(conn, dialect, statement)
+def create_triggers(db: Db) -> None:
+    for statement in triggers.create_sql(db.dialect):
+        db.execute(statement)
 
 
-def drop_triggers(conn: Any, dialect: str) -> None:
-    for statement in triggers.drop_sql(dialect):
-        execute(conn, dialect, statement)
+def drop_triggers(db: Db) -> None:
+    for statement in triggers.drop_sql(db.dialect):
+        db.execute(statement)
 
 
 @contextmanager
-def suspended_triggers(conn: Any, dialect: str) -> Iterator[None]:
+def suspended_triggers(db: Db) -> Iterator[None]:
     """Bulk-load events without per-row rollup work; rebuild and re-arm afterwards."""
-    drop_triggers(conn, dialect)
+    drop_triggers(db)
     try:
         yield
     finally:
-        rebuild(conn, dialect)
-        create_triggers(conn, dialect)
+        rebuild(db)
+        create_triggers(db)
 
 
 # Distinct installs per week by version (``wv``), by command (``wc``) and by both (``wx``):
@@ -119,25 +118,25 @@ def rebuild_sql(dialect: str) -> list[str]:
     return out
 
 
-def rebuild(conn: Any, dialect: str) -> None:
+def rebuild(db: Db) -> None:
     """Recompute every rollup table from ``events`` and drop the pending rows (inside the
     caller's transaction). PostgreSQL: no writer of ``events`` may be half-way (its
     pending rows would be counted twice or lost), so they are waited for and held off."""
-    if dialect == "postgres":
-        execute(conn, dialect, "LOCK TABLE events IN SHARE MODE")
-        fold_lock(conn, dialect)
-    execute(conn, dialect, "DELETE FROM an_pending")
-    for statement in rebuild_sql(dialect):
-        execute(conn, dialect, statement)
-    if dialect == "postgres":
+    if db.postgres:
+        db.execute("LOCK TABLE events IN SHARE MODE")
+        fold_lock(db)
+    db.execute("DELETE FROM an_pending")
+    for statement in rebuild_sql(db.dialect):
+        db.execute(statement)
+    if db.postgres:
         for table in TABLES:
-            execute(conn, dialect, f"ANALYZE {table}")
+            db.execute(f"ANALYZE {table}")
 
 
-def expire(conn: Any, dialect: str, cutoff_ms: int) -> None:
+def expire(db: Db, cutoff_ms: int) -> None:
     """Forget the rollups of every whole day before ``cutoff_ms`` (all its events are gone)
     and recompute the week and first-seen rows that depended on them."""
-    apply_pending(conn, dialect)
+    apply_pending(db)
     cut = day_of(cutoff_ms)
     week = week_of(cut)
     first, last = week_start(week), week_end(week)
@@ -168,4 +167,4 @@ def expire(conn: Any, dialect: str, cutoff_ms: int) -> None:
         ),
         ("DELETE FROM an_first_seen WHERE first_day IS NULL", ()),
     ):
-        execute(conn, dialect, statement, params)
+        db.execute(statement, params)

@@ -16,16 +16,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from iconiq.server.analytics.db import fetch
+from iconiq.server.analytics.db import Db
 
 OTHER = "(other)"
 
 
-def ranked(
-    conn: Any, dialect: str, sql: str, params: Sequence[Any], n: int
-) -> tuple[list[tuple[Any, ...]], bool]:
+def ranked(db: Db, sql: str, params: Sequence[Any], n: int) -> tuple[list[tuple[Any, ...]], bool]:
     """The first ``n`` rows of ``sql`` (already ordered by rank) and whether there were more."""
-    rows = fetch(conn, dialect, f"{sql} LIMIT {int(n) + 1}", params)
+    rows = db.fetch(f"{sql} LIMIT {int(n) + 1}", params)
     return rows[:n], len(rows) > n
 
 
@@ -49,8 +47,7 @@ def among(column: str, keys: Sequence[Any], inside: bool = True) -> tuple[str, l
 
 
 def top_and_other(
-    conn: Any,
-    dialect: str,
+    db: Db,
     column: str,
     keys: Sequence[Any],
     more: bool,
@@ -61,8 +58,8 @@ def top_and_other(
     left out, rows of ``sql[1]`` (which labels them ``(other)``) over the rest. Each query
     has a ``{cond}`` where the condition on ``column`` goes, after ``params``' placeholders."""
     cond, kp = among(column, keys)
-    rows = fetch(conn, dialect, sql[0].format(cond=cond), [*params, *kp])
+    rows = db.fetch(sql[0].format(cond=cond), [*params, *kp])
     if more:
         cond, kp = among(column, keys, inside=False)
-        rows += fetch(conn, dialect, sql[1].format(cond=cond), [*params, *kp])
+        rows += db.fetch(sql[1].format(cond=cond), [*params, *kp])
     return rows

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from iconiq.server.analytics.db import fetch
+from iconiq.server.analytics.db import Db
 from iconiq.server.analytics.query import Filters, Table, share
 from iconiq.server.analytics.top import ranked, with_other
 from iconiq.server.calendar import date_of, weekday_sql
@@ -12,12 +10,10 @@ from iconiq.server.calendar import date_of, weekday_sql
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
-def total_events(conn: Any, dialect: str, f: Filters) -> tuple[int, int]:
+def total_events(db: Db, f: Filters) -> tuple[int, int]:
     """(events, failures) in the range."""
     where, params = f.where()
-    rows = fetch(
-        conn,
-        dialect,
+    rows = db.fetch(
         f"SELECT sum(events), sum(failures) FROM an_daily WHERE dim = 'total' AND {where}",
         params,
     )
@@ -25,13 +21,12 @@ def total_events(conn: Any, dialect: str, f: Filters) -> tuple[int, int]:
     return int(events or 0), int(failures or 0)
 
 
-def breakdown(conn: Any, dialect: str, f: Filters, dim: str, label: str) -> Table:
+def breakdown(db: Db, f: Filters, dim: str, label: str) -> Table:
     """Events per value of one dimension, with each value's share of all events: the top
     ``f.top`` values, then ``(other)`` for the rest (see ``top``)."""
     where, params = f.where()
     head, more = ranked(
-        conn,
-        dialect,
+        db,
         f"SELECT value, sum(events) FROM an_daily WHERE dim = ? AND {where}"
         " GROUP BY value ORDER BY 2 DESC, 1",
         [dim, *params],
@@ -40,29 +35,26 @@ def breakdown(conn: Any, dialect: str, f: Filters, dim: str, label: str) -> Tabl
     rows = with_other(
         head,
         more,
-        lambda: fetch(
-            conn,
-            dialect,
+        lambda: db.fetch(
             f"SELECT sum(events) FROM an_daily WHERE dim = ? AND {where}",
             [dim, *params],
         )[0],
     )
-    total, _ = total_events(conn, dialect, f)
+    total, _ = total_events(db, f)
     return Table([label, "events", "share"], [[v, n, share(n, total)] for v, n in rows])
 
 
-def commands(conn: Any, dialect: str, f: Filters) -> Table:
+def commands(db: Db, f: Filters) -> Table:
     """How often each command ran, and how often it failed (top ``f.top``, then ``(other)``)."""
     where, params = f.where()
     head, more = ranked(
-        conn,
-        dialect,
+        db,
         f"SELECT command, sum(events), sum(failures) FROM an_daily WHERE dim = 'total'"
         f" AND {where} GROUP BY command ORDER BY 2 DESC, 1",
         params,
         f.top,
     )
-    rows = with_other(head, more, lambda: total_events(conn, dialect, f))
+    rows = with_other(head, more, lambda: total_events(db, f))
     total = sum(r[1] for r in rows)
     return Table(
         ["command", "events", "share", "failures", "failure_rate"],
@@ -70,35 +62,33 @@ def commands(conn: Any, dialect: str, f: Filters) -> Table:
     )
 
 
-def flags(conn: Any, dialect: str, f: Filters) -> Table:
+def flags(db: Db, f: Filters) -> Table:
     """Events that used each option (share: of all events in the range). ``(other)`` counts
     the uses of the remaining options (an event with two of them counts twice)."""
-    return breakdown(conn, dialect, f, "flag", "flag")
+    return breakdown(db, f, "flag", "flag")
 
 
-def output_formats(conn: Any, dialect: str, f: Filters) -> Table:
-    return breakdown(conn, dialect, f, "output_format", "output_format")
+def output_formats(db: Db, f: Filters) -> Table:
+    return breakdown(db, f, "output_format", "output_format")
 
 
-def models(conn: Any, dialect: str, f: Filters) -> Table:
-    return breakdown(conn, dialect, f, "model_used", "model")
+def models(db: Db, f: Filters) -> Table:
+    return breakdown(db, f, "model_used", "model")
 
 
-def ci_share(conn: Any, dialect: str, f: Filters) -> Table:
+def ci_share(db: Db, f: Filters) -> Table:
     """Events run under CI against interactive ones."""
-    return breakdown(conn, dialect, f, "ci", "kind")
+    return breakdown(db, f, "ci", "kind")
 
 
-def operating_systems(conn: Any, dialect: str, f: Filters) -> Table:
-    return breakdown(conn, dialect, f, "os", "os")
+def operating_systems(db: Db, f: Filters) -> Table:
+    return breakdown(db, f, "os", "os")
 
 
-def prompt_length(conn: Any, dialect: str, f: Filters) -> Table:
+def prompt_length(db: Db, f: Filters) -> Table:
     """Average prompt length (characters) per day, over events that had a prompt."""
     where, params = f.where()
-    rows = fetch(
-        conn,
-        dialect,
+    rows = db.fetch(
         f"SELECT day, sum(prompt_sum), sum(prompt_n) FROM an_daily WHERE dim = 'total'"
         f" AND {where} GROUP BY day",
         params,
@@ -111,11 +101,9 @@ def prompt_length(conn: Any, dialect: str, f: Filters) -> Table:
     return Table(["day", "average_prompt_length", "prompts"], out)
 
 
-def average_prompt_length(conn: Any, dialect: str, f: Filters) -> float | None:
+def average_prompt_length(db: Db, f: Filters) -> float | None:
     where, params = f.where()
-    rows = fetch(
-        conn,
-        dialect,
+    rows = db.fetch(
         f"SELECT sum(prompt_sum), sum(prompt_n) FROM an_daily WHERE dim = 'total' AND {where}",
         params,
     )
@@ -123,12 +111,10 @@ def average_prompt_length(conn: Any, dialect: str, f: Filters) -> float | None:
     return round(int(s) / int(n), 1) if n else None
 
 
-def peak_hours(conn: Any, dialect: str, f: Filters) -> Table:
+def peak_hours(db: Db, f: Filters) -> Table:
     """Events per weekday and hour of day (UTC): the 7×24 grid."""
     where, params = f.where()
-    rows = fetch(
-        conn,
-        dialect,
+    rows = db.fetch(
         f"SELECT {weekday_sql('day')}, value, sum(events) FROM an_daily WHERE dim = 'hour'"
         f" AND {where} GROUP BY {weekday_sql('day')}, value",
         params,

@@ -68,8 +68,8 @@ def run_metric(request: Request, metric: Metric, f: Filters) -> tuple[Table, flo
     """The metric's table and how long it took (ms)."""
     store = request.app.state.store
     started = time.perf_counter()
-    with store.connection() as conn:
-        table = metric.compute(conn, store.dialect, f)
+    with store.db() as db:
+        table = metric.compute(db, f)
     return table, round((time.perf_counter() - started) * 1000, 1)
 
 
@@ -126,13 +126,12 @@ def choices(request: Request, f: Filters) -> dict[str, list[str]]:
     """The ``f.top`` versions and commands with the most events in the range, by name (the
     filter menus; the selected value is added by the template when it is not among them)."""
     store = request.app.state.store
-    with store.connection() as conn:
-        fold_for_read(conn, store.dialect)
+    with store.db() as db:
+        fold_for_read(db)
         out = {}
         for col in ("version", "command"):
             rows, _ = ranked(
-                conn,
-                store.dialect,
+                db,
                 f"SELECT {col} FROM an_daily WHERE dim = 'total' AND day BETWEEN ? AND ?"
                 f" GROUP BY {col} ORDER BY sum(events) DESC, {col}",
                 [f.start, f.end],

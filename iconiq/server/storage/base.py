@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from iconiq.errors import InvalidInput
+from iconiq.server.analytics.db import Db, Dialect
 from iconiq.server.events import Row
-
-Dialect = Literal["sqlite", "postgres"]
 
 
 class Store(Protocol):
@@ -20,6 +19,10 @@ class Store(Protocol):
     url: str
 
     def connection(self) -> AbstractContextManager[Any]: ...
+
+    def db(self) -> AbstractContextManager[Db]:
+        """``connection()`` as a ``Db``: what analytics takes."""
+        ...
 
     def migrate(self) -> list[str]:
         """Apply pending migrations; return the names applied."""

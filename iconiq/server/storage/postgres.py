@@ -21,8 +21,9 @@ from psycopg_pool import ConnectionPool
 
 from iconiq.errors import NetworkError
 from iconiq.server.analytics import rollups
+from iconiq.server.analytics.db import Db, Dialect
 from iconiq.server.events import COLUMNS, Row
-from iconiq.server.storage.base import Dialect, unique_rows
+from iconiq.server.storage.base import unique_rows
 from iconiq.server.storage.migrations import migrate_postgres
 from iconiq.server.storage.migrations.postgres import MIGRATIONS
 
@@ -95,6 +96,12 @@ class PostgresStore:
                     self.pool = self._open_pool()
         with self.pool.connection() as conn:
             yield conn
+
+    @contextmanager
+    def db(self) -> Iterator[Db]:
+        """``connection()`` wrapped as a ``Db`` (what analytics takes)."""
+        with self.connection() as conn:
+            yield Db(conn, self.dialect)
 
     def migrate(self) -> list[str]:
         with self.connection() as conn:
@@ -181,7 +188,7 @@ class PostgresStore:
                 "DELETE FROM events WHERE timestamp < %s", (cutoff_ms,)
             ).rowcount
             conn.execute("DELETE FROM event_ids WHERE timestamp < %s", (cutoff_ms,))
-            rollups.expire(conn, "postgres", cutoff_ms)
+            rollups.expire(Db(conn, "postgres"), cutoff_ms)
         with self._known_lock:
             self._known.clear()
         return deleted

@@ -30,8 +30,9 @@ from pathlib import Path
 
 from iconiq.errors import InvalidInput, OutputError
 from iconiq.server.analytics import rollups
+from iconiq.server.analytics.db import Db, Dialect
 from iconiq.server.events import COLUMNS, Row
-from iconiq.server.storage.base import Dialect, unique_rows
+from iconiq.server.storage.base import unique_rows
 from iconiq.server.storage.migrations import migrate_sqlite
 from iconiq.server.storage.migrations.sqlite import MIGRATIONS
 
@@ -121,6 +122,12 @@ class SQLiteStore:
         finally:
             self._idle.put(conn)
 
+    @contextmanager
+    def db(self) -> Iterator[Db]:
+        """``connection()`` wrapped as a ``Db`` (what analytics takes)."""
+        with self.connection() as conn:
+            yield Db(conn, self.dialect)
+
     def migrate(self) -> list[str]:
         with self.connection() as conn:
             return migrate_sqlite(conn, MIGRATIONS)
@@ -198,7 +205,7 @@ class SQLiteStore:
         with self.connection() as conn:
             conn.execute("BEGIN IMMEDIATE")
             deleted = conn.execute("DELETE FROM events WHERE timestamp < ?", (cutoff_ms,)).rowcount
-            rollups.expire(conn, "sqlite", cutoff_ms)
+            rollups.expire(Db(conn, "sqlite"), cutoff_ms)
             return deleted
 
     def count(self) -> int:
