@@ -8,7 +8,7 @@ from typing import Any
 
 from iconiq.server.analytics import pseudonym
 from iconiq.server.analytics.db import Db
-from iconiq.server.analytics.query import Filters, Table, share
+from iconiq.server.analytics.query import LONG_RANGE_DAYS, Filters, Table, share
 from iconiq.server.analytics.top import among
 from iconiq.server.calendar import date_of, week_end, week_of, week_sql, week_start
 
@@ -47,6 +47,14 @@ def cohorts(db: Db, f: Filters) -> Table:
     )
 
 
+def _heavy_index(f: Filters) -> str:
+    """The index SQLite should sum install-days by install with: one in install order under
+    the filter (no sort of every row), or over a short range the per-day one."""
+    if f.end - f.start < LONG_RANGE_DAYS:
+        return "an_install_days_day"
+    return "an_install_days_version" if f.version is not None else "an_install_days_command"
+
+
 def heavy_installs(db: Db, f: Filters) -> Table:
     """The ``f.top`` installs that ran the most commands in the range (paid-plan
     candidates), each shown by its pseudonym, never its install id."""
@@ -61,9 +69,7 @@ def heavy_installs(db: Db, f: Filters) -> Table:
         )
     else:
         where, params = f.where()
-        # SQLite would walk the primary key for the GROUP BY (the whole table): make it use
-        # the covering (day, version, command, install_id, events) index instead.
-        hint = " INDEXED BY an_install_days_day" if db.dialect == "sqlite" else ""
+        hint = f" INDEXED BY {_heavy_index(f)}" if db.dialect == "sqlite" else ""
         top = db.fetch(
             f"SELECT install_id, sum(events) FROM an_install_days{hint} WHERE {where}"
             f" GROUP BY install_id ORDER BY 2 DESC, 1 LIMIT {limit}",

@@ -338,6 +338,26 @@ _WEEKLY_ACTIVE = (
 )
 
 
+# analytics_0011_filter_indexes: indexes for the panels that group install-days by install
+# under a version or command filter, and latency histograms by command, over long ranges.
+_FILTER_INDEXES = (
+    # Heavy installs by command.
+    (
+        "CREATE INDEX an_install_days_command ON an_install_days (command, install_id, day, "
+        "version, events)"
+    ),
+    # Heavy installs by version (and command).
+    (
+        "CREATE INDEX an_install_days_version ON an_install_days (version, command, install_id, "
+        "day, events)"
+    ),
+    # Latency per command over long ranges.
+    "CREATE INDEX an_hist_command ON an_hist (metric, command, bucket, day, version, n)",
+    "ANALYZE an_install_days",
+    "ANALYZE an_hist",
+)
+
+
 def _pseudonym_key(conn: Any) -> None:
     """``an_secrets`` and a fresh random key for install pseudonyms."""
     conn.execute("CREATE TABLE an_secrets (name text PRIMARY KEY, value text NOT NULL)")
@@ -369,4 +389,6 @@ MIGRATIONS: list[Migration] = [
     Migration("analytics_0009_pseudonym_key", _pseudonym_key),
     # an_active gains weekly rows by version, by command and by both.
     Migration("analytics_0010_weekly_active_by_filter", _WEEKLY_ACTIVE),
+    # Indexes for heavy installs by version or command and latency per command.
+    Migration("analytics_0011_filter_indexes", _FILTER_INDEXES),
 ]
