@@ -7,6 +7,8 @@ import random
 import uuid
 from typing import Any
 
+import pytest
+
 from iconiq.server.analytics import rollups
 from iconiq.server.analytics.schema import TABLES
 from iconiq.server.storage.base import Store
@@ -138,10 +140,20 @@ def test_concurrent_writers_keep_active_counts_exact(store: Store) -> None:
     assert sorted(int(n) for (n,) in active) == [6, 6, 6]
 
 
-def test_weekly_active_migration_backfills_exactly(store: Store) -> None:
-    """analytics_0010 counts the weekly active installs by version, command and both from
-    the rollups of a database that already holds events, some of them not folded yet: once
-    those are folded, every rollup equals a rebuild."""
+# The migrations that fill a rollup from the others, with the rows each one fills.
+BACKFILLS = {
+    "analytics_0010_weekly_active_by_filter": [
+        "DELETE FROM an_active WHERE period IN ('wv', 'wc', 'wx')"
+    ],
+    "analytics_0012_first_days": ["DROP TABLE an_first_days"],
+}
+
+
+@pytest.mark.parametrize("migration", list(BACKFILLS))
+def test_backfilling_migrations_are_exact(store: Store, migration: str) -> None:
+    """A migration that adds a rollup to a database already holding events fills it from
+    the other rollups, with some events not folded yet: once those are folded, every
+    rollup equals a rebuild."""
     rng = random.Random(23)
     start = ms("2026-03-02", 0)
     rows = [row(e, rng.choice(["DE", None])) for e in random_events(rng, 300, start, 30)]
@@ -149,11 +161,10 @@ def test_weekly_active_migration_backfills_exactly(store: Store) -> None:
     snapshot(store)  # folded
     assert store.insert(rows[200:]) == 100  # left pending across the migration
     with store.db() as db, db.transaction():
-        db.execute("DELETE FROM an_active WHERE period IN ('wv', 'wc', 'wx')")
-        db.execute(
-            "DELETE FROM schema_migrations WHERE name = 'analytics_0010_weekly_active_by_filter'"
-        )
-    assert store.migrate() == ["analytics_0010_weekly_active_by_filter"]
+        for sql in BACKFILLS[migration]:
+            db.execute(sql)
+        db.execute("DELETE FROM schema_migrations WHERE name = ?", [migration])
+    assert store.migrate() == [migration]
     after = snapshot(store)
     assert after == rebuilt(store)
-    assert [r for r in after["an_active"] if r[0] in ("wv", "wc", "wx")], "weekly rows exist"
+    assert after["an_first_days"] and [r for r in after["an_active"] if r[0] == "wx"]

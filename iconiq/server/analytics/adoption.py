@@ -57,11 +57,9 @@ def new_installs(db: Db, f: Filters) -> Table:
     """Installs whose first stored event falls on each day (with the filters: whose first
     day included that version/command)."""
     if f.filtered:
-        where, params = f.where("d")
+        where, params = f.where()
         rows = db.fetch(
-            "SELECT s.first_day, count(DISTINCT s.install_id) FROM an_first_seen s"
-            " JOIN an_install_days d ON d.install_id = s.install_id AND d.day = s.first_day"
-            f" WHERE {where} GROUP BY s.first_day",
+            f"SELECT day, count(DISTINCT install_id) FROM an_first_days WHERE {where} GROUP BY day",
             params,
         )
     else:

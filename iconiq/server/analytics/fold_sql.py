@@ -17,6 +17,7 @@ from iconiq.server.analytics.aggregates import (
     daily_selects,
     hist_selects,
 )
+from iconiq.server.analytics.first_days import first_days_sql
 from iconiq.server.calendar import day_sql, week_sql
 
 _DAY = day_sql("timestamp")
@@ -83,6 +84,13 @@ def _active_selects(src: str) -> list[tuple[str, str]]:
     return out
 
 
+def _first_days(src: str) -> list[str]:
+    """Recompute the ``an_first_days`` rows of the installs of ``src`` (after their
+    install-days and first day are up to date)."""
+    installs = f"install_id IN (SELECT install_id FROM {src})"
+    return [f"DELETE FROM an_first_days WHERE {installs}", first_days_sql(f"s.{installs}")]
+
+
 def added(dialect: str, src: str) -> list[str]:
     """Statements adding the events of ``src`` to the rollups."""
     daily_up = " ON CONFLICT (dim, day, version, command, value) DO UPDATE SET " + ", ".join(
@@ -126,6 +134,7 @@ def added(dialect: str, src: str) -> list[str]:
         " ON CONFLICT (install_id) DO UPDATE SET first_day = CASE"
         " WHEN an_first_seen.first_day IS NULL OR excluded.first_day < an_first_seen.first_day"
         " THEN excluded.first_day ELSE an_first_seen.first_day END",
+        *_first_days(src),
     ]
     return out
 
@@ -186,5 +195,6 @@ def removed(dialect: str, src: str) -> list[str]:
         f" FROM {src})",
         "DELETE FROM an_first_seen WHERE first_day IS NULL"
         f" AND install_id IN (SELECT install_id FROM {src})",
+        *_first_days(src),
     ]
     return out

@@ -29,6 +29,7 @@ from iconiq.server.analytics.aggregates import (
     hist_selects,
 )
 from iconiq.server.analytics.db import Db
+from iconiq.server.analytics.first_days import first_days_sql
 from iconiq.server.analytics.fold import apply_pending
 from iconiq.server.analytics.fold import fold as fold
 from iconiq.server.analytics.fold import lock as fold_lock
@@ -114,6 +115,7 @@ def rebuild_sql(dialect: str) -> list[str]:
         *ACTIVE_REBUILD,
         "INSERT INTO an_first_seen (install_id, first_day)"
         " SELECT install_id, min(day) FROM an_install_days GROUP BY 1",
+        first_days_sql(),
     ]
     return out
 
@@ -166,5 +168,14 @@ def expire(db: Db, cutoff_ms: int) -> None:
             (cut,),
         ),
         ("DELETE FROM an_first_seen WHERE first_day IS NULL", ()),
+        # The installs first seen before the cutoff have a new first day (or none).
+        ("DELETE FROM an_first_days WHERE day < ?", (cut,)),
+        (
+            first_days_sql(
+                "s.first_day >= ? AND NOT EXISTS (SELECT 1 FROM an_first_days f"
+                " WHERE f.install_id = s.install_id)"
+            ),
+            (cut,),
+        ),
     ):
         db.execute(statement, params)

@@ -13,6 +13,8 @@ Time is cut in UTC days and Monday-based weeks (``iconiq.server.calendar``).
   day by version (``v``), by command (``c``) and by both (``x``), and week by
   version (``wv``), by command (``wc``) and by both (``wx``).
 - ``an_first_seen``: each install's first day with a stored event.
+- ``an_first_days``: the (install, day, version, command) keys of ``an_install_days``
+  on each install's first day (new installs by version or command).
 
 Triggers (``triggers.py``) append every insert and delete to ``an_pending``, which
 ``fold`` applies to all of them, exactly (every read folds first);
@@ -37,6 +39,7 @@ TABLES = (
     "an_install_weeks",
     "an_active",
     "an_first_seen",
+    "an_first_days",
 )
 
 # Dimensions of ``an_daily`` besides ``total``: name -> SQL value over a row alias ``{r}``.

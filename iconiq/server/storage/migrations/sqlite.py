@@ -325,6 +325,22 @@ _FILTER_INDEXES = (
 )
 
 
+# analytics_0012_first_days: each install's install-day keys on its first day (new installs
+# by version or command without a join per install), filled from the rollups.
+_FIRST_DAYS = (
+    """CREATE TABLE an_first_days (
+            install_id TEXT NOT NULL, day integer NOT NULL, version text NOT NULL,
+            command text NOT NULL,
+            PRIMARY KEY (install_id, day, version, command)) WITHOUT ROWID""",
+    "CREATE INDEX an_first_days_day ON an_first_days (day, command, version, install_id)",
+    (
+        "INSERT INTO an_first_days (install_id, day, version, command) SELECT d.install_id, "
+        "d.day, d.version, d.command FROM an_first_seen s JOIN an_install_days d ON "
+        "d.install_id = s.install_id AND d.day = s.first_day"
+    ),
+)
+
+
 def _pseudonym_key(conn: Any) -> None:
     """``an_secrets`` and a fresh random key for install pseudonyms."""
     conn.execute("CREATE TABLE an_secrets (name text PRIMARY KEY, value text NOT NULL)")
@@ -358,4 +374,6 @@ MIGRATIONS: list[Migration] = [
     Migration("analytics_0010_weekly_active_by_filter", _WEEKLY_ACTIVE),
     # Indexes for heavy installs by version or command and latency per command.
     Migration("analytics_0011_filter_indexes", _FILTER_INDEXES),
+    # an_first_days: new installs by version or command.
+    Migration("analytics_0012_first_days", _FIRST_DAYS),
 ]
