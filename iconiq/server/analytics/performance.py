@@ -38,9 +38,12 @@ def histograms(db: Db, f: Filters, metric: str) -> dict[str, dict[int, int]]:
     """Bucket counts of the ``f.top`` most measured commands, ``(other)`` for the rest
     together, plus ``*`` for all commands together."""
     where, params = f.where()
-    # Long ranges on SQLite: group in the (metric, command, bucket) index's order, no sort.
-    long = db.dialect == "sqlite" and f.end - f.start >= LONG_RANGE_DAYS
-    hint = " INDEXED BY an_hist_command" if long else ""
+    # SQLite: a long range is grouped in the (metric, command, bucket) index's order (no
+    # sort), a short one read by day through the primary key (its own index).
+    hint = ""
+    if db.dialect == "sqlite":
+        long = f.end - f.start >= LONG_RANGE_DAYS
+        hint = f" INDEXED BY {'an_hist_command' if long else 'sqlite_autoindex_an_hist_1'}"
     base = f"FROM an_hist{hint} WHERE metric = ? AND {where}"
     params = [metric, *params]
     top, more = ranked(
