@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from iconiq.server.analytics import rollups
-from iconiq.server.analytics.schema import TABLES
+from iconiq.server.analytics.rollups import TABLES
 from iconiq.server.storage.base import Store
 from tests.analytics.seed import DAY_MS, event, install, ms, row
 
@@ -142,10 +142,10 @@ def test_concurrent_writers_keep_active_counts_exact(store: Store) -> None:
 
 # The migrations that fill a rollup from the others, with the rows each one fills.
 BACKFILLS = {
-    "analytics_0010_weekly_active_by_filter": [
+    "analytics_0011_weekly_active_by_filter": [
         "DELETE FROM an_active WHERE period IN ('wv', 'wc', 'wx')"
     ],
-    "analytics_0012_first_days": ["DROP TABLE an_first_days"],
+    "analytics_0013_first_days": ["DROP TABLE an_first_days"],
 }
 
 

@@ -12,7 +12,7 @@ import math
 
 from iconiq.server.analytics.db import Db
 from iconiq.server.analytics.query import LONG_RANGE_DAYS, Filters, Table, share
-from iconiq.server.analytics.schema import bucket_bounds, bucket_value
+from iconiq.server.analytics.rollups.an_hist import bucket_bounds, bucket_value
 from iconiq.server.analytics.top import OTHER, ranked, top_and_other
 from iconiq.server.calendar import date_of
 

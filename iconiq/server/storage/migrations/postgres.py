@@ -315,7 +315,48 @@ _ACTIVE = (
 )
 
 
-# analytics_0010_weekly_active_by_filter: an_active gains distinct installs per week by
+# 0003_ci_provider_invoked_by: two closed-list event fields (which CI service, what started
+# the command); NULL in the events stored before. On the partitioned table, so every
+# monthly partition gains them too.
+_EVENT_CONTEXT = (
+    "ALTER TABLE events ADD COLUMN ci_provider varchar(20), ADD COLUMN invoked_by varchar(20)",
+)
+
+# analytics_0010_ci_provider_invoked_by: an_pending carries them to the rollups (an_daily
+# breakdowns); the trigger functions copy them.
+_PENDING_CONTEXT = (
+    *_DROP_TRIGGERS,
+    "ALTER TABLE an_pending ADD COLUMN ci_provider text, ADD COLUMN invoked_by text",
+    (
+        "CREATE OR REPLACE FUNCTION an_events_insert_fn() RETURNS trigger LANGUAGE plpgsql AS "
+        "$fn$\nBEGIN\nINSERT INTO an_pending (sign, install_id, command, success, timestamp, "
+        "version, execution_time, error_type, prompt_length, output_format, model_used, "
+        "api_time, flags, os, ci, country, ci_provider, invoked_by) SELECT 1, install_id, "
+        "command, success, timestamp, version, execution_time, error_type, prompt_length, "
+        "output_format, model_used, api_time, flags, os, ci, country, ci_provider, invoked_by "
+        "FROM new_rows;\nRETURN NULL;\nEND\n$fn$"
+    ),
+    (
+        "CREATE TRIGGER an_events_insert AFTER INSERT ON events REFERENCING NEW TABLE AS "
+        "new_rows FOR EACH STATEMENT EXECUTE FUNCTION an_events_insert_fn()"
+    ),
+    (
+        "CREATE OR REPLACE FUNCTION an_events_delete_fn() RETURNS trigger LANGUAGE plpgsql AS "
+        "$fn$\nBEGIN\nINSERT INTO an_pending (sign, install_id, command, success, timestamp, "
+        "version, execution_time, error_type, prompt_length, output_format, model_used, "
+        "api_time, flags, os, ci, country, ci_provider, invoked_by) SELECT -1, install_id, "
+        "command, success, timestamp, version, execution_time, error_type, prompt_length, "
+        "output_format, model_used, api_time, flags, os, ci, country, ci_provider, invoked_by "
+        "FROM old_rows;\nRETURN NULL;\nEND\n$fn$"
+    ),
+    (
+        "CREATE TRIGGER an_events_delete AFTER DELETE ON events REFERENCING OLD TABLE AS "
+        "old_rows FOR EACH STATEMENT EXECUTE FUNCTION an_events_delete_fn()"
+    ),
+)
+
+
+# analytics_0011_weekly_active_by_filter: an_active gains distinct installs per week by
 # version ('wv'), by command ('wc') and by both ('wx'), counted from an_install_days.
 _WEEKLY_ACTIVE = (
     # One folder at a time: no fold may commit between this count and the record.
@@ -338,7 +379,7 @@ _WEEKLY_ACTIVE = (
 )
 
 
-# analytics_0011_filter_indexes: indexes for the panels that group install-days by install
+# analytics_0012_filter_indexes: indexes for the panels that group install-days by install
 # under a version or command filter, and latency histograms by command, over long ranges.
 _FILTER_INDEXES = (
     # Heavy installs by command.
@@ -358,7 +399,7 @@ _FILTER_INDEXES = (
 )
 
 
-# analytics_0012_first_days: each install's install-day keys on its first day (new installs
+# analytics_0013_first_days: each install's install-day keys on its first day (new installs
 # by version or command without a join per install), filled from the rollups.
 _FIRST_DAYS = (
     # One folder at a time: no fold may commit between this copy and the record.
@@ -406,10 +447,14 @@ MIGRATIONS: list[Migration] = [
     Migration("analytics_0008_deferred_rollups", _RETRIGGER),
     # The key of the install pseudonyms analytics show instead of install ids.
     Migration("analytics_0009_pseudonym_key", _pseudonym_key),
+    # Events gain ci_provider and invoked_by (closed lists).
+    Migration("0003_ci_provider_invoked_by", _EVENT_CONTEXT),
+    # an_pending and its trigger functions carry them to the rollups.
+    Migration("analytics_0010_ci_provider_invoked_by", _PENDING_CONTEXT),
     # an_active gains weekly rows by version, by command and by both.
-    Migration("analytics_0010_weekly_active_by_filter", _WEEKLY_ACTIVE),
+    Migration("analytics_0011_weekly_active_by_filter", _WEEKLY_ACTIVE),
     # Indexes for heavy installs by version or command and latency per command.
-    Migration("analytics_0011_filter_indexes", _FILTER_INDEXES),
+    Migration("analytics_0012_filter_indexes", _FILTER_INDEXES),
     # an_first_days: new installs by version or command.
-    Migration("analytics_0012_first_days", _FIRST_DAYS),
+    Migration("analytics_0013_first_days", _FIRST_DAYS),
 ]
