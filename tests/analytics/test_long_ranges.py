@@ -5,16 +5,19 @@ and without every filter, on both databases."""
 
 from __future__ import annotations
 
+import random
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from freezegun import freeze_time
 
+from iconiq.server.analytics import growth
 from iconiq.server.analytics.metrics import compute
 from iconiq.server.analytics.query import LONG_RANGE_DAYS, Filters
 from iconiq.server.storage.base import Store
-from tests.analytics.seed import seeded_rows
+from tests.analytics.seed import DAY_MS, event, install, ms, row, seeded_rows
 
 NOW = "2026-03-15 12:00:00"
 FILTERS = [{}, {"version": "1.1.0"}, {"command": "icon"}, {"version": "1.0.0", "command": "icon"},
@@ -49,3 +52,54 @@ def test_long_ranges_answer_as_short_ones(seeded: Store, name: str) -> None:
         short = answer(seeded, name, 30, kw)
         assert answer(seeded, name, 400, kw) == short, (name, kw)
     assert any(answer(seeded, name, 30, kw) for kw in FILTERS), "something to compare"
+
+
+@pytest.mark.parametrize("first,most", [(2, 3200), (1, 4), (50, 3200)])
+def test_heaviest_pruned_by_totals_equals_summing_every_install(
+    store: Store, monkeypatch: pytest.MonkeyPatch, first: int, most: int
+) -> None:
+    """``heaviest`` sums installs in order of their totals and stops early; it must name the
+    same installs with the same counts, in the same order (ties by install id), as summing
+    every install of the range, for ranges that cut installs' histories and every filter.
+    Batches of 1-2 installs make it stop at every possible point; ``most`` = 4 makes it
+    give up and sum every install."""
+    monkeypatch.setattr(growth, "FIRST_CANDIDATES", first)
+    monkeypatch.setattr(growth, "MAX_CANDIDATES", most)
+    rng = random.Random(31)
+    start = ms("2026-01-05", 0)
+    rows = []
+    for _ in range(900):
+        n = min(39, int(rng.paretovariate(1.2)))  # a few installs make most events
+        rows.append(
+            row(
+                event(
+                    event_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                    install_id=install(n if rng.random() < 0.8 else rng.randrange(40)),
+                    command=rng.choice(["icon", "icon", "config"]),
+                    version=rng.choice(["1.0.0", "1.1.0"]),
+                    timestamp=start + rng.randrange(60 * DAY_MS),
+                )
+            )
+        )
+    assert store.insert(rows) == 900
+    first_day = start // DAY_MS
+    with store.db() as db:
+        for lo, hi in [(0, 59), (10, 20), (40, 59), (0, 3), (70, 80)]:
+            for kw in FILTERS:
+                f = Filters(first_day + lo, first_day + hi, top=5, **kw)
+                where, params = f.where()
+                every = (
+                    f"SELECT install_id, sum(events) FROM an_install_days WHERE {where}"
+                    " GROUP BY install_id ORDER BY 2 DESC, 1 LIMIT 5"
+                )
+                compute(db, "heavy-installs", f)  # folds
+                got = growth.heaviest(
+                    db,
+                    f"SELECT install_id, sum(events) FROM an_install_days"
+                    f" WHERE {{installs}} AND {where} GROUP BY install_id",
+                    params,
+                    5,
+                    every,
+                )
+                want = [(i, int(n)) for i, n in db.fetch(every, params)]
+                assert [(str(i), n) for i, n in got] == [(str(i), n) for i, n in want]

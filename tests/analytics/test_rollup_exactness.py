@@ -146,6 +146,7 @@ BACKFILLS = {
         "DELETE FROM an_active WHERE period IN ('wv', 'wc', 'wx')"
     ],
     "analytics_0013_first_days": ["DROP TABLE an_first_days"],
+    "analytics_0014_install_totals": ["DROP TABLE an_install_totals"],
 }
 
 
@@ -167,4 +168,5 @@ def test_backfilling_migrations_are_exact(store: Store, migration: str) -> None:
     assert store.migrate() == [migration]
     after = snapshot(store)
     assert after == rebuilt(store)
-    assert after["an_first_days"] and [r for r in after["an_active"] if r[0] == "wx"]
+    assert after["an_first_days"] and after["an_install_totals"]
+    assert [r for r in after["an_active"] if r[0] == "wx"]

@@ -418,6 +418,22 @@ _FIRST_DAYS = (
 )
 
 
+# analytics_0014_install_totals: every install's events, all days together (the heaviest
+# installs of a range are looked for in that order), filled from an_install_days.
+_INSTALL_TOTALS = (
+    # One folder at a time: no fold may commit between this sum and the record.
+    "SELECT pg_advisory_xact_lock(29360132)",
+    """CREATE TABLE an_install_totals (
+            install_id uuid PRIMARY KEY, events bigint NOT NULL)""",
+    "CREATE INDEX an_install_totals_events ON an_install_totals (events)",
+    (
+        "INSERT INTO an_install_totals (install_id, events) SELECT install_id, sum(events) "
+        "FROM an_install_days GROUP BY install_id"
+    ),
+    "ANALYZE an_install_totals",
+)
+
+
 def _pseudonym_key(conn: Any) -> None:
     """``an_secrets`` and a fresh random key for install pseudonyms."""
     conn.execute("CREATE TABLE an_secrets (name text PRIMARY KEY, value text NOT NULL)")
@@ -457,4 +473,6 @@ MIGRATIONS: list[Migration] = [
     Migration("analytics_0012_filter_indexes", _FILTER_INDEXES),
     # an_first_days: new installs by version or command.
     Migration("analytics_0013_first_days", _FIRST_DAYS),
+    # an_install_totals: the heaviest installs without summing every install.
+    Migration("analytics_0014_install_totals", _INSTALL_TOTALS),
 ]

@@ -375,6 +375,19 @@ _FIRST_DAYS = (
 )
 
 
+# analytics_0014_install_totals: every install's events, all days together (the heaviest
+# installs of a range are looked for in that order), filled from an_install_days.
+_INSTALL_TOTALS = (
+    """CREATE TABLE an_install_totals (
+            install_id TEXT PRIMARY KEY, events INTEGER NOT NULL) WITHOUT ROWID""",
+    "CREATE INDEX an_install_totals_events ON an_install_totals (events)",
+    (
+        "INSERT INTO an_install_totals (install_id, events) SELECT install_id, sum(events) "
+        "FROM an_install_days GROUP BY install_id"
+    ),
+)
+
+
 def _pseudonym_key(conn: Any) -> None:
     """``an_secrets`` and a fresh random key for install pseudonyms."""
     conn.execute("CREATE TABLE an_secrets (name text PRIMARY KEY, value text NOT NULL)")
@@ -414,4 +427,6 @@ MIGRATIONS: list[Migration] = [
     Migration("analytics_0012_filter_indexes", _FILTER_INDEXES),
     # an_first_days: new installs by version or command.
     Migration("analytics_0013_first_days", _FIRST_DAYS),
+    # an_install_totals: the heaviest installs without summing every install.
+    Migration("analytics_0014_install_totals", _INSTALL_TOTALS),
 ]
