@@ -61,7 +61,9 @@ FIRST_CANDIDATES = 50
 MAX_CANDIDATES = 3200
 
 
-def heaviest(db: Db, sums: str, params: list[Any], limit: int, every: str) -> list[tuple[Any, int]]:
+def heaviest(
+    db: Db, sums: str, params: list[Any], limit: int, every: str, prune: bool = True
+) -> list[tuple[Any, int]]:
     """The ``limit`` (install_id, count) with the largest counts, most first (ties: by
     install id). ``sums`` is SQL of (install_id, count) per install of ``{installs}`` (a
     ``install_id IN (…)`` goes there) with ``params`` after those ids; ``every`` is SQL of
@@ -70,10 +72,12 @@ def heaviest(db: Db, sums: str, params: list[Any], limit: int, every: str) -> li
     An install counts at most its ``an_install_totals`` events whatever the range and the
     filters, so installs are summed in order of their totals, a batch at a time, until
     the last of the top counts more than any install left could: the same answer as
-    ``every`` (which sums every install of the range) from a few hundred installs."""
+    ``every`` (which sums every install of the range) from a few hundred installs.
+    ``prune=False`` (a short range: few rows to sum, and the heaviest of all time may well
+    have none) runs ``every``."""
     counts: dict[Any, int] = {}
     offset, size = 0, FIRST_CANDIDATES
-    while offset < MAX_CANDIDATES:
+    while prune and offset < MAX_CANDIDATES:
         batch = db.fetch(
             "SELECT install_id, events FROM an_install_totals ORDER BY events DESC"
             f" LIMIT {int(size)} OFFSET {int(offset)}"
@@ -95,6 +99,7 @@ def heavy_installs(db: Db, f: Filters) -> Table:
     candidates), each shown by its pseudonym, never its install id."""
     limit = int(f.top)
     weeks = max(1, (f.end - f.start + 1) / 7)
+    prune = f.end - f.start >= LONG_RANGE_DAYS
     if not f.filtered:
         params: list[Any] = [week_of(f.start), week_of(f.end)]
         weeks_in = "week BETWEEN ? AND ? GROUP BY install_id"
@@ -106,6 +111,7 @@ def heavy_installs(db: Db, f: Filters) -> Table:
             limit,
             f"SELECT install_id, sum(events) FROM an_install_weeks WHERE {weeks_in}"
             f" ORDER BY 2 DESC, 1 LIMIT {limit}",
+            prune,
         )
         active_weeks: dict[str, int] = {}
         if top:
@@ -127,6 +133,7 @@ def heavy_installs(db: Db, f: Filters) -> Table:
             limit,
             f"SELECT install_id, sum(events) FROM an_install_days{hint} WHERE {where}"
             f" GROUP BY install_id ORDER BY 2 DESC, 1 LIMIT {limit}",
+            prune,
         )
         active: dict[str, int] = {}
         if top:
