@@ -95,11 +95,13 @@ def test_heaviest_pruned_by_totals_equals_summing_every_install(
                 compute(db, "heavy-installs", f)  # folds
                 got = growth.heaviest(
                     db,
-                    f"SELECT install_id, sum(events) FROM an_install_days"
-                    f" WHERE {{installs}} AND {where} GROUP BY install_id",
-                    params,
+                    lambda installs, where=where, params=params: (
+                        f"SELECT install_id, sum(events) FROM an_install_days"
+                        f" WHERE {where} AND {installs} GROUP BY install_id",
+                        params,
+                    ),
+                    (every, params),
                     5,
-                    every,
                 )
                 want = [(i, int(n)) for i, n in db.fetch(every, params)]
                 assert [(str(i), n) for i, n in got] == [(str(i), n) for i, n in want]
