@@ -36,6 +36,7 @@ NEWER = {
     "analytics_0012_filter_indexes": set(),  # NEW_INDEXES on existing tables
     "analytics_0013_first_days": {"an_first_days"},
     "analytics_0014_install_totals": {"an_install_totals"},
+    "analytics_0015_install_spans": {"an_install_spans"},
 }
 # Tables the newer migrations change, and the columns they append to each (the
 # triggers on ``events`` and their PostgreSQL functions are re-created with them).

@@ -17,6 +17,7 @@ from iconiq.server.analytics.rollups import (
     an_first_seen,
     an_hist,
     an_install_days,
+    an_install_spans,
     an_install_totals,
     an_install_weeks,
 )
@@ -28,6 +29,7 @@ ROLLUPS: tuple[Rollup, ...] = (
     an_install_days,
     an_install_weeks,
     an_install_totals,
+    an_install_spans,
     an_first_seen,
     an_first_days,
     an_active,

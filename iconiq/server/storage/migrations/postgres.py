@@ -434,6 +434,28 @@ _INSTALL_TOTALS = (
 )
 
 
+# analytics_0015_install_spans: per (install, version, command) the first and last day with
+# an event (release health's installs per version), filled from an_install_days.
+_INSTALL_SPANS = (
+    # One folder at a time: no fold may commit between this copy and the record.
+    "SELECT pg_advisory_xact_lock(29360132)",
+    """CREATE TABLE an_install_spans (
+            install_id uuid NOT NULL, version text NOT NULL, command text NOT NULL,
+            first_day integer, last_day integer,
+            PRIMARY KEY (install_id, version, command))""",
+    (
+        "CREATE INDEX an_install_spans_version ON an_install_spans (version, first_day, "
+        "last_day, command, install_id)"
+    ),
+    (
+        "INSERT INTO an_install_spans (install_id, version, command, first_day, last_day) "
+        "SELECT install_id, version, command, min(day), max(day) FROM an_install_days "
+        "GROUP BY install_id, version, command"
+    ),
+    "ANALYZE an_install_spans",
+)
+
+
 def _pseudonym_key(conn: Any) -> None:
     """``an_secrets`` and a fresh random key for install pseudonyms."""
     conn.execute("CREATE TABLE an_secrets (name text PRIMARY KEY, value text NOT NULL)")
@@ -475,4 +497,6 @@ MIGRATIONS: list[Migration] = [
     Migration("analytics_0013_first_days", _FIRST_DAYS),
     # an_install_totals: the heaviest installs without summing every install.
     Migration("analytics_0014_install_totals", _INSTALL_TOTALS),
+    # an_install_spans: release health counts a version's installs from spans.
+    Migration("analytics_0015_install_spans", _INSTALL_SPANS),
 ]
