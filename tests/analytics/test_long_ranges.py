@@ -136,10 +136,7 @@ def test_installs_by_version_from_spans_equals_counting_install_days(store: Stor
         for lo, hi in [(0, 49), (3, 4), (10, 30), (45, 60), (-5, 2), (55, 70)]:
             for command in (None, "icon", "config"):
                 s, e = first + lo, first + hi
-                sql, params = an_install_spans.installs_by_version(
-                    s, e, command, "p.version IN (?, ?, ?)"
-                )
-                got = dict(db.fetch(sql, [*params, *versions]))
+                got = dict(db.fetch(*an_install_spans.installs_by_version(s, e, command, versions)))
                 cmd = " AND command = ?" if command else ""
                 want = dict(
                     db.fetch(

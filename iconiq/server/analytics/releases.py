@@ -215,10 +215,7 @@ def _versions(db: Db, f: Filters) -> tuple[list[_Version], bool]:
             found[str(v)].events, found[str(v)].failures = int(events or 0), int(failures or 0)
     # From the (install, version, command) spans: only those crossing an end of the range
     # are looked up by day.
-    sql, span_params = an_install_spans.installs_by_version(
-        f.start, f.end, f.command, cond.replace("version", "p.version", 1)
-    )
-    installs = db.fetch(sql, [*span_params, *kp])
+    installs = db.fetch(*an_install_spans.installs_by_version(f.start, f.end, f.command, keys))
     for v, n in installs:
         if str(v) in found:
             found[str(v)].installs = int(n)

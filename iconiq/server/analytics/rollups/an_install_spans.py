@@ -1,7 +1,8 @@
-"""``an_install_spans``: per (install, version, command), the first and last day it has a
-row in ``an_install_days``, so release health counts a version's installs in a range from
-one row per install instead of every install-day: a span inside the range is in, one
-outside is out, and only one that crosses an end of the range is looked up by day
+"""``an_install_spans``: per (install, version, command), and per (install, version) with
+command ``''`` (all commands), the first and last day it has a row in
+``an_install_days``, so release health counts a version's installs in a range from one
+row per install instead of every install-day: a span inside the range is in, one outside
+is out, and only one that crosses an end of the range is looked up by day
 (``installs_by_version``).
 
 ``add`` merges the batch's spans (whatever the order); ``remove`` and ``expire`` run after
@@ -19,12 +20,13 @@ NAME = "an_install_spans"
 COLUMNS = ("install_id", "version", "command", "first_day", "last_day")
 KEYS = 3
 _KEY = "install_id, version, command"
+_SAME = (
+    f"d.install_id = {NAME}.install_id AND d.version = {NAME}.version"
+    f" AND ({NAME}.command = '' OR d.command = {NAME}.command)"
+)
 _RECOUNT = (
-    f"UPDATE {NAME} SET first_day = (SELECT min(d.day) FROM an_install_days d"
-    f" WHERE d.install_id = {NAME}.install_id AND d.version = {NAME}.version"
-    f" AND d.command = {NAME}.command), last_day = (SELECT max(d.day) FROM an_install_days d"
-    f" WHERE d.install_id = {NAME}.install_id AND d.version = {NAME}.version"
-    f" AND d.command = {NAME}.command)"
+    f"UPDATE {NAME} SET first_day = (SELECT min(d.day) FROM an_install_days d WHERE {_SAME}),"
+    f" last_day = (SELECT max(d.day) FROM an_install_days d WHERE {_SAME})"
 )
 
 
@@ -32,14 +34,19 @@ def rows_from(dialect: str, src: str) -> str:
     """The rows of ``an_install_spans`` computed from the event rows of ``src``."""
     return (
         f"SELECT e.install_id, e.version, e.command, min({DAY}), max({DAY}) FROM {src} e"
-        " GROUP BY 1, 2, 3"
+        f" GROUP BY 1, 2, 3 UNION ALL SELECT e.install_id, e.version, '', min({DAY}),"
+        f" max({DAY}) FROM {src} e GROUP BY 1, 2"
     )
 
 
 def rebuild(dialect: str) -> list[str]:
     """From ``an_install_days`` (rebuilt before)."""
     return refill(
-        NAME, COLUMNS, f"SELECT {_KEY}, min(day), max(day) FROM an_install_days GROUP BY {_KEY}"
+        NAME,
+        COLUMNS,
+        f"SELECT {_KEY}, min(day), max(day) FROM an_install_days GROUP BY {_KEY}",
+        "SELECT install_id, version, '', min(day), max(day) FROM an_install_days"
+        " GROUP BY install_id, version",
     )
 
 
@@ -55,7 +62,10 @@ def add(dialect: str, src: str) -> list[str]:
 
 def remove(dialect: str, src: str) -> list[str]:
     """Recount the spans of ``src`` from ``an_install_days`` (removed from before)."""
-    keys = f"({_KEY}) IN (SELECT e.install_id, e.version, e.command FROM {src} e)"
+    keys = (
+        f"({_KEY}) IN (SELECT e.install_id, e.version, e.command FROM {src} e"
+        f" UNION SELECT e.install_id, e.version, '' FROM {src} e)"
+    )
     return [f"{_RECOUNT} WHERE {keys}", f"DELETE FROM {NAME} WHERE first_day IS NULL AND {keys}"]
 
 
@@ -66,22 +76,25 @@ def expire(db: Db, cut: int) -> None:
 
 
 def installs_by_version(
-    start: int, end: int, command: str | None, versions: str
+    start: int, end: int, command: str | None, versions: list[str]
 ) -> tuple[str, list[Any]]:
-    """Query of (version, distinct installs with an event in days ``start``..``end``) for
-    the versions matching ``versions`` (a SQL condition on ``p.version`` whose parameters
-    the caller appends), of one ``command`` if given."""
-    params: list[Any] = [end, start]
-    by_command = ""
-    if command is not None:
-        by_command = " AND p.command = ?"
-        params.append(command)
-    sql = (
-        "SELECT version, count(*) FROM (SELECT DISTINCT p.version, p.install_id"
-        f" FROM {NAME} p WHERE p.first_day <= ? AND p.last_day >= ?{by_command}"
-        " AND (p.first_day >= ? AND p.last_day <= ? OR EXISTS (SELECT 1 FROM an_install_days d"
-        " WHERE d.install_id = p.install_id AND d.version = p.version"
-        " AND d.command = p.command AND d.day BETWEEN ? AND ?))"
-        f" AND {versions}) AS pairs GROUP BY version"
+    """Query of (version, installs with an event in days ``start``..``end``) for each of
+    ``versions`` (of one ``command`` if given): the spans inside the range, plus those
+    crossing an end of it that have a day inside."""
+    marks = ", ".join("?" for _ in versions)
+    which = f"p.command = ? AND p.version IN ({marks})"
+    keys = [command or "", *versions]
+    crossing = (
+        " AND (p.first_day < ? OR p.last_day > ?) AND EXISTS (SELECT 1 FROM an_install_days d"
+        " WHERE d.install_id = p.install_id AND d.day BETWEEN ? AND ? AND d.version = p.version"
+        " AND (p.command = '' OR d.command = p.command))"
     )
-    return sql, [*params, start, end, start, end]
+    sql = (
+        "SELECT version, sum(n) FROM ("
+        f"SELECT p.version, count(*) AS n FROM {NAME} p WHERE {which}"
+        " AND p.first_day >= ? AND p.last_day <= ? GROUP BY p.version"
+        f" UNION ALL SELECT p.version, count(*) AS n FROM {NAME} p WHERE {which}"
+        f" AND p.first_day <= ? AND p.last_day >= ?{crossing} GROUP BY p.version"
+        ") AS c GROUP BY version"
+    )
+    return sql, [*keys, start, end, *keys, end, start, start, end, start, end]

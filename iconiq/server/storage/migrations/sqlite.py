@@ -388,21 +388,27 @@ _INSTALL_TOTALS = (
 )
 
 
-# analytics_0015_install_spans: per (install, version, command) the first and last day with
-# an event (release health's installs per version), filled from an_install_days.
+# analytics_0015_install_spans: per (install, version, command), and per (install, version)
+# with command '', the first and last day with an event (release health's installs per
+# version), filled from an_install_days.
 _INSTALL_SPANS = (
     """CREATE TABLE an_install_spans (
             install_id TEXT NOT NULL, version text NOT NULL, command text NOT NULL,
             first_day integer, last_day integer,
             PRIMARY KEY (install_id, version, command)) WITHOUT ROWID""",
     (
-        "CREATE INDEX an_install_spans_version ON an_install_spans (version, first_day, "
-        "last_day, command, install_id)"
+        "CREATE INDEX an_install_spans_version ON an_install_spans (command, version, "
+        "first_day, last_day)"
     ),
     (
         "INSERT INTO an_install_spans (install_id, version, command, first_day, last_day) "
         "SELECT install_id, version, command, min(day), max(day) FROM an_install_days "
         "GROUP BY install_id, version, command"
+    ),
+    (
+        "INSERT INTO an_install_spans (install_id, version, command, first_day, last_day) "
+        "SELECT install_id, version, '', min(day), max(day) FROM an_install_days "
+        "GROUP BY install_id, version"
     ),
 )
 
