@@ -28,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 
 from iconiq.errors import InvalidInput
 from iconiq.server import sessions
-from iconiq.server.analytics import assets, views
+from iconiq.server.analytics import assets, releases, views
 from iconiq.server.analytics.metrics import METRICS, SECTIONS, Metric
 from iconiq.server.analytics.query import Filters, Table
 from iconiq.server.analytics.rollups.folding import fold_for_read
@@ -82,6 +82,7 @@ def as_json(metric: Metric, f: Filters, table: Table, ms: float) -> dict[str, An
         "rows": table.records(),
         "note": table.note,
         "compute_ms": ms,
+        **{name: part.records() for name, part in table.parts.items()},
     }
 
 
@@ -113,6 +114,11 @@ def metric_response(request: Request, name: str) -> Response:
     except InvalidInput as exc:
         return _bad(str(exc))
     table, ms = run_metric(request, metric, f)
+    part = request.query_params.get("part")
+    if part is not None:  # one further table of the answer alone (see Table.parts)
+        if part not in table.parts:
+            return _bad(f"part must be one of: {', '.join(table.parts) or '(none)'}"[:200])
+        table, name = table.parts[part], f"{name}-{part}"
     if fmt == "csv":
         return Response(
             as_csv(table),
@@ -139,6 +145,13 @@ def choices(request: Request, f: Filters) -> dict[str, list[str]]:
             )
             out[col] = sorted(str(r[0]) for r in rows)
     return out
+
+
+def release_markers(request: Request, f: Filters) -> list[dict[str, str]]:
+    """Release dates in the range, for the markers on the time charts (``releases.markers``)."""
+    with request.app.state.store.db() as db:
+        fold_for_read(db)
+        return releases.markers(db, f)
 
 
 def _refused(refusal: Refusal, as_json: bool = False) -> Response:
@@ -168,9 +181,15 @@ def page(request: Request, section: str) -> Response:
     for metric in section_metrics(section):
         table, ms = run_metric(request, metric, f)
         panels.append(views.panel(metric, table, ms, as_json(metric, f, table, ms)))
+    marks = release_markers(request, f) if section != "live" else []
     if fmt == "json":
         return JSONResponse(
-            {"section": section, "filters": f.describe(), "panels": [p["data"] for p in panels]}
+            {
+                "section": section,
+                "filters": f.describe(),
+                "panels": [p["data"] for p in panels],
+                "releases": marks,
+            }
         )
     html = assets.render(
         "dashboard.html",
@@ -181,6 +200,7 @@ def page(request: Request, section: str) -> Response:
         dates={"from": date_of(f.start), "to": date_of(f.end)},
         query=f.query_string(),
         choices=choices(request, f),
+        releases=marks,
         json=lambda v: json.dumps(v, default=str).replace("</", "<\\/"),
     )
     return HTMLResponse(html)
