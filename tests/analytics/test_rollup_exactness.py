@@ -147,6 +147,7 @@ BACKFILLS = {
     ],
     "analytics_0013_first_days": ["DROP TABLE an_first_days"],
     "analytics_0014_install_totals": ["DROP TABLE an_install_totals"],
+    "analytics_0015_install_spans": ["DROP TABLE an_install_spans"],
 }
 
 
@@ -168,5 +169,5 @@ def test_backfilling_migrations_are_exact(store: Store, migration: str) -> None:
     assert store.migrate() == [migration]
     after = snapshot(store)
     assert after == rebuilt(store)
-    assert after["an_first_days"] and after["an_install_totals"]
+    assert after["an_first_days"] and after["an_install_totals"] and after["an_install_spans"]
     assert [r for r in after["an_active"] if r[0] == "wx"]

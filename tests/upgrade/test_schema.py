@@ -32,6 +32,7 @@ NEWER = {
     "analytics_0009_pseudonym_key": {"an_secrets"},
     "0003_ci_provider_invoked_by": set(),
     "analytics_0010_ci_provider_invoked_by": set(),
+    "analytics_0015_install_spans": {"an_install_spans"},
 }
 # Tables the newer migrations change, and the columns they append to each (the
 # triggers on ``events`` and their PostgreSQL functions are re-created with them).

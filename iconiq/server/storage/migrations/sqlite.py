@@ -388,6 +388,31 @@ _INSTALL_TOTALS = (
 )
 
 
+# analytics_0015_install_spans: each install's first and last day per version and command,
+# and per version any command (command ''), filled from an_install_days (release health
+# counts installs per version from these spans instead of every install-day).
+_INSTALL_SPANS = (
+    """CREATE TABLE an_install_spans (
+            install_id TEXT NOT NULL, version text NOT NULL, command text NOT NULL,
+            first_day integer NOT NULL, last_day integer NOT NULL,
+            PRIMARY KEY (install_id, version, command)) WITHOUT ROWID""",
+    (
+        "CREATE INDEX an_install_spans_range ON an_install_spans (command, version, last_day, "
+        "first_day, install_id)"
+    ),
+    (
+        "INSERT INTO an_install_spans (install_id, version, command, first_day, last_day) "
+        "SELECT install_id, version, command, min(day), max(day) FROM an_install_days "
+        "GROUP BY 1, 2, 3"
+    ),
+    (
+        "INSERT INTO an_install_spans (install_id, version, command, first_day, last_day) "
+        "SELECT install_id, version, '', min(day), max(day) FROM an_install_days "
+        "GROUP BY 1, 2"
+    ),
+)
+
+
 def _pseudonym_key(conn: Any) -> None:
     """``an_secrets`` and a fresh random key for install pseudonyms."""
     conn.execute("CREATE TABLE an_secrets (name text PRIMARY KEY, value text NOT NULL)")
@@ -429,4 +454,6 @@ MIGRATIONS: list[Migration] = [
     Migration("analytics_0013_first_days", _FIRST_DAYS),
     # an_install_totals: the heaviest installs without summing every install.
     Migration("analytics_0014_install_totals", _INSTALL_TOTALS),
+    # an_install_spans: release health's installs per version without every install-day.
+    Migration("analytics_0015_install_spans", _INSTALL_SPANS),
 ]
