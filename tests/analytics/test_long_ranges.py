@@ -16,6 +16,7 @@ from freezegun import freeze_time
 from iconiq.server.analytics import growth
 from iconiq.server.analytics.metrics import compute
 from iconiq.server.analytics.query import LONG_RANGE_DAYS, Filters
+from iconiq.server.analytics.rollups import an_install_spans
 from iconiq.server.storage.base import Store
 from tests.analytics.seed import DAY_MS, event, install, ms, row, seeded_rows
 
@@ -95,11 +96,55 @@ def test_heaviest_pruned_by_totals_equals_summing_every_install(
                 compute(db, "heavy-installs", f)  # folds
                 got = growth.heaviest(
                     db,
-                    f"SELECT install_id, sum(events) FROM an_install_days"
-                    f" WHERE {{installs}} AND {where} GROUP BY install_id",
-                    params,
+                    lambda installs, where=where, params=params: (
+                        f"SELECT install_id, sum(events) FROM an_install_days"
+                        f" WHERE {where} AND {installs} GROUP BY install_id",
+                        params,
+                    ),
+                    (every, params),
                     5,
-                    every,
                 )
                 want = [(i, int(n)) for i, n in db.fetch(every, params)]
                 assert [(str(i), n) for i, n in got] == [(str(i), n) for i, n in want]
+
+
+def test_installs_by_version_from_spans_equals_counting_install_days(store: Store) -> None:
+    """Release health counts a version's installs in a range from (install, version,
+    command) spans, looking up by day only the spans that cross an end of the range: the
+    same numbers as distinct installs over ``an_install_days``, for ranges inside, across
+    and outside installs' activity, with and without a command."""
+    rng = random.Random(43)
+    start = ms("2026-01-05", 0)
+    rows = [
+        row(
+            event(
+                event_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                install_id=install(rng.randrange(30)),
+                command=rng.choice(["icon", "icon", "config"]),
+                version=rng.choice(["1.0.0", "1.1.0", "1.2.0"]),
+                timestamp=start + rng.randrange(50 * DAY_MS),
+            )
+        )
+        for _ in range(600)
+    ]
+    assert store.insert(rows) == 600
+    first = start // DAY_MS
+    versions = ["1.0.0", "1.1.0", "1.2.0"]
+    counted = 0
+    with store.db() as db:
+        compute(db, "daily-active", Filters(first, first))  # folds
+        for lo, hi in [(0, 49), (3, 4), (10, 30), (45, 60), (-5, 2), (55, 70)]:
+            for command in (None, "icon", "config"):
+                s, e = first + lo, first + hi
+                got = dict(db.fetch(*an_install_spans.installs_by_version(s, e, command, versions)))
+                cmd = " AND command = ?" if command else ""
+                want = dict(
+                    db.fetch(
+                        "SELECT version, count(DISTINCT install_id) FROM an_install_days"
+                        f" WHERE day BETWEEN ? AND ?{cmd} GROUP BY version",
+                        [s, e, *([command] if command else [])],
+                    )
+                )
+                assert got == want, (lo, hi, command)
+                counted += sum(want.values())
+    assert counted, "something counted"

@@ -4,6 +4,7 @@ and the live view of the last minutes."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from iconiq.server.analytics import pseudonym
@@ -61,13 +62,17 @@ FIRST_CANDIDATES = 50
 MAX_CANDIDATES = 3200
 
 
+Query = tuple[str, list[Any]]  # SQL and its parameters
+
+
 def heaviest(
-    db: Db, sums: str, params: list[Any], limit: int, every: str, prune: bool = True
+    db: Db, sums: Callable[[str], Query], every: Query, limit: int, prune: bool = True
 ) -> list[tuple[Any, int]]:
     """The ``limit`` (install_id, count) with the largest counts, most first (ties: by
-    install id). ``sums`` is SQL of (install_id, count) per install of ``{installs}`` (a
-    ``install_id IN (…)`` goes there) with ``params`` after those ids; ``every`` is SQL of
-    the same for every install, ordered and limited, with ``params`` alone.
+    install id). ``sums(installs)`` is the query of (install_id, count) of the installs
+    matching the SQL condition ``installs`` (``install_id IN (?, …)``, whose parameters
+    ``heaviest`` appends after the query's); ``every`` the same for every install, ordered
+    and limited.
 
     An install counts at most its ``an_install_totals`` events whatever the range and the
     filters, so installs are summed in order of their totals, a batch at a time, until
@@ -84,14 +89,14 @@ def heaviest(
         )
         if batch:
             ids = [i for i, _ in batch]
-            installs = f"install_id IN ({', '.join('?' for _ in ids)})"
-            for install, n in db.fetch(sums.format(installs=installs), [*ids, *params]):
+            sql, params = sums(f"install_id IN ({', '.join('?' for _ in ids)})")
+            for install, n in db.fetch(sql, [*params, *ids]):
                 counts[install] = int(n)
         top = sorted(counts.items(), key=lambda r: (-r[1], str(r[0])))[:limit]
         if len(batch) < size or (len(top) == limit and top[-1][1] > int(batch[-1][1])):
             return top  # every install seen, or none left can reach the top
         offset, size = offset + size, size * 2
-    return [(i, int(n)) for i, n in db.fetch(every, params)]
+    return [(i, int(n)) for i, n in db.fetch(*every)]
 
 
 def heavy_installs(db: Db, f: Filters) -> Table:
@@ -102,23 +107,29 @@ def heavy_installs(db: Db, f: Filters) -> Table:
     prune = f.end - f.start >= LONG_RANGE_DAYS
     if not f.filtered:
         params: list[Any] = [week_of(f.start), week_of(f.end)]
-        weeks_in = "week BETWEEN ? AND ? GROUP BY install_id"
+        weeks_in = "week BETWEEN ? AND ?"
         top = heaviest(
             db,
-            "SELECT install_id, sum(events) FROM an_install_weeks"
-            f" WHERE {{installs}} AND {weeks_in}",
-            params,
+            lambda installs: (
+                "SELECT install_id, sum(events) FROM an_install_weeks"
+                f" WHERE {weeks_in} AND {installs} GROUP BY install_id",
+                params,
+            ),
+            (
+                f"SELECT install_id, sum(events) FROM an_install_weeks WHERE {weeks_in}"
+                f" GROUP BY install_id ORDER BY 2 DESC, 1 LIMIT {limit}",
+                params,
+            ),
             limit,
-            f"SELECT install_id, sum(events) FROM an_install_weeks WHERE {weeks_in}"
-            f" ORDER BY 2 DESC, 1 LIMIT {limit}",
             prune,
         )
         active_weeks: dict[str, int] = {}
         if top:
             inside, ids = among("install_id", [i for i, _ in top])
             for install, n in db.fetch(
-                f"SELECT install_id, count(*) FROM an_install_weeks WHERE {inside} AND {weeks_in}",
-                [*ids, *params],
+                f"SELECT install_id, count(*) FROM an_install_weeks WHERE {weeks_in} AND {inside}"
+                " GROUP BY install_id",
+                [*params, *ids],
             ):
                 active_weeks[str(install)] = int(n)
         rows = [(i, n, active_weeks.get(str(i), 0)) for i, n in top]
@@ -127,12 +138,17 @@ def heavy_installs(db: Db, f: Filters) -> Table:
         hint = f" INDEXED BY {_heavy_index(f)}" if db.dialect == "sqlite" else ""
         top = heaviest(
             db,
-            f"SELECT install_id, sum(events) FROM an_install_days WHERE {{installs}} AND {where}"
-            " GROUP BY install_id",
-            params,
+            lambda installs: (
+                f"SELECT install_id, sum(events) FROM an_install_days WHERE {where}"
+                f" AND {installs} GROUP BY install_id",
+                params,
+            ),
+            (
+                f"SELECT install_id, sum(events) FROM an_install_days{hint} WHERE {where}"
+                f" GROUP BY install_id ORDER BY 2 DESC, 1 LIMIT {limit}",
+                params,
+            ),
             limit,
-            f"SELECT install_id, sum(events) FROM an_install_days{hint} WHERE {where}"
-            f" GROUP BY install_id ORDER BY 2 DESC, 1 LIMIT {limit}",
             prune,
         )
         active: dict[str, int] = {}

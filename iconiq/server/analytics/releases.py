@@ -24,8 +24,7 @@ rare.
 The answer's rows are the versions (newest release first); its parts ``regressions`` and
 ``commands`` (every comparison) ride along in the JSON and as CSV with ``?part=``.
 Only rollups are read: ``an_active`` (days per version), ``an_daily`` (events and failures)
-and ``an_install_spans`` (distinct installs, checking ``an_install_days`` only for a span that
-strictly contains the range).
+and ``an_install_days`` (distinct installs).
 """
 
 from __future__ import annotations
@@ -37,6 +36,7 @@ from typing import Any
 
 from iconiq.server.analytics.db import Db
 from iconiq.server.analytics.query import Filters, Table
+from iconiq.server.analytics.rollups import an_install_spans
 from iconiq.server.analytics.top import among, ranked
 from iconiq.server.calendar import date_of
 
@@ -213,7 +213,10 @@ def _versions(db: Db, f: Filters) -> tuple[list[_Version], bool]:
     for v, events, failures in counts:
         if str(v) in found:
             found[str(v)].events, found[str(v)].failures = int(events or 0), int(failures or 0)
-    for v, n in _installs(db, f, keys):
+    # From the (install, version, command) spans: only those crossing an end of the range
+    # are looked up by day.
+    installs = db.fetch(*an_install_spans.installs_by_version(f.start, f.end, f.command, keys))
+    for v, n in installs:
         if str(v) in found:
             found[str(v)].installs = int(n)
     # A version with no event in the range (only a filtered one can be so) is not shown.
@@ -223,25 +226,6 @@ def _versions(db: Db, f: Filters) -> tuple[list[_Version], bool]:
     for before, after in zip(ordered, ordered[1:], strict=False):
         after.baseline = before.name
     return ordered, more
-
-
-def _installs(db: Db, f: Filters, keys: list[str]) -> list[tuple[Any, ...]]:
-    """(version, installs with an event of it in the range, under the command filter) for
-    the versions ``keys``, from ``an_install_spans``: one row per install and version (or
-    version and command). A span overlapping the range with an end inside it proves a day
-    in it; one that strictly contains the range is looked up in ``an_install_days``."""
-    cond, kp = among("s.version", [f.version] if f.version is not None else keys)
-    command = f.command if f.command is not None else ""
-    check = "d.version = s.version" + (" AND d.command = s.command" if f.command else "")
-    return db.fetch(
-        "SELECT s.version, count(*) FROM an_install_spans s"
-        f" WHERE s.command = ? AND {cond}"
-        " AND s.first_day <= ? AND s.last_day >= ?"
-        " AND (s.first_day >= ? OR s.last_day <= ? OR EXISTS (SELECT 1 FROM an_install_days d"
-        f" WHERE d.install_id = s.install_id AND d.day BETWEEN ? AND ? AND {check}))"
-        " GROUP BY s.version",
-        [command, *kp, f.end, f.start, f.start, f.end, f.start, f.end],
-    )
 
 
 def _comparisons(db: Db, f: Filters, versions: list[_Version]) -> list[list[Any]]:

@@ -12,7 +12,6 @@ Time is cut in UTC days and Monday-based weeks (``iconiq.server.calendar``).
 - ``an_install_totals``: events per install, all days together.
 - ``an_first_seen``: each install's first day with a stored event.
 - ``an_first_days``: the install-day keys of each install's first day.
-- ``an_install_spans``: each install's first and last day per version (and command).
 - ``an_active``: distinct active installs per day, week, and day and week by
   version/command.
 - ``pending``: the ``an_pending`` queue the triggers on ``events`` append to.

@@ -49,19 +49,21 @@ def rebuild(dialect: str) -> list[str]:
 def add(dialect: str, src: str) -> list[str]:
     """Before ``an_first_seen`` and ``an_install_days`` take the batch: drop the rows of the
     installs whose batch starts before their first day, then insert the batch's keys of
-    each install's first day wherever that day is (still) its first."""
-    earlier = (
-        f"SELECT k.install_id FROM ({_firsts(src)}) AS k JOIN an_first_seen s"
-        " ON s.install_id = k.install_id WHERE k.first < s.first_day"
-    )
-    batch = rows_from(dialect, src)
+    each install's first day wherever that day is (still) its first. Only new installs
+    and late uploads get that far: most batches add later days of known installs."""
     firsts = (
-        f"SELECT b.* FROM ({batch}) AS b LEFT JOIN an_first_seen s"
-        " ON s.install_id = b.install_id WHERE s.first_day IS NULL OR b.day <= s.first_day"
+        f"SELECT k.install_id, k.first, s.first_day FROM ({_firsts(src)}) AS k"
+        " LEFT JOIN an_first_seen s ON s.install_id = k.install_id"
+        " WHERE s.first_day IS NULL OR k.first <= s.first_day"
+    )
+    keys = (
+        f"SELECT DISTINCT e.install_id, {DAY} AS day, e.version, e.command FROM {src} e"
+        f" WHERE (e.install_id, {DAY}) IN (SELECT f.install_id, f.first FROM ({firsts}) AS f)"
     )
     return [
-        f"DELETE FROM {NAME} WHERE install_id IN ({earlier})",
-        f"INSERT INTO {NAME} ({', '.join(COLUMNS)}) SELECT * FROM ({firsts}) AS f WHERE true"
+        f"DELETE FROM {NAME} WHERE install_id IN (SELECT f.install_id FROM ({firsts}) AS f"
+        " WHERE f.first < f.first_day)",
+        f"INSERT INTO {NAME} ({', '.join(COLUMNS)}) SELECT * FROM ({keys}) AS k WHERE true"
         " ON CONFLICT DO NOTHING",
     ]
 

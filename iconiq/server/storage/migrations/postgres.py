@@ -434,29 +434,29 @@ _INSTALL_TOTALS = (
 )
 
 
-# analytics_0015_install_spans: each install's first and last day per version and command,
-# and per version any command (command ''), filled from an_install_days (release health
-# counts installs per version from these spans instead of every install-day).
+# analytics_0015_install_spans: per (install, version, command), and per (install, version)
+# with command '', the first and last day with an event (release health's installs per
+# version), filled from an_install_days.
 _INSTALL_SPANS = (
-    # One folder at a time: no fold may commit between this fill and the record.
+    # One folder at a time: no fold may commit between this copy and the record.
     "SELECT pg_advisory_xact_lock(29360132)",
     """CREATE TABLE an_install_spans (
             install_id uuid NOT NULL, version text NOT NULL, command text NOT NULL,
-            first_day integer NOT NULL, last_day integer NOT NULL,
+            first_day integer, last_day integer,
             PRIMARY KEY (install_id, version, command))""",
     (
-        "CREATE INDEX an_install_spans_range ON an_install_spans (command, version, last_day, "
-        "first_day, install_id)"
+        "CREATE INDEX an_install_spans_version ON an_install_spans (command, version, "
+        "first_day, last_day)"
     ),
     (
         "INSERT INTO an_install_spans (install_id, version, command, first_day, last_day) "
         "SELECT install_id, version, command, min(day), max(day) FROM an_install_days "
-        "GROUP BY 1, 2, 3"
+        "GROUP BY install_id, version, command"
     ),
     (
         "INSERT INTO an_install_spans (install_id, version, command, first_day, last_day) "
         "SELECT install_id, version, '', min(day), max(day) FROM an_install_days "
-        "GROUP BY 1, 2"
+        "GROUP BY install_id, version"
     ),
     "ANALYZE an_install_spans",
 )
@@ -503,6 +503,6 @@ MIGRATIONS: list[Migration] = [
     Migration("analytics_0013_first_days", _FIRST_DAYS),
     # an_install_totals: the heaviest installs without summing every install.
     Migration("analytics_0014_install_totals", _INSTALL_TOTALS),
-    # an_install_spans: release health's installs per version without every install-day.
+    # an_install_spans: release health counts a version's installs from spans.
     Migration("analytics_0015_install_spans", _INSTALL_SPANS),
 ]
