@@ -84,8 +84,9 @@ def heaviest(
     offset, size = 0, FIRST_CANDIDATES
     while prune and offset < MAX_CANDIDATES:
         batch = db.fetch(
-            "SELECT install_id, events FROM an_install_totals ORDER BY events DESC"
-            f" LIMIT {int(size)} OFFSET {int(offset)}"
+            # A total order (ties by install), so no install falls between two pages.
+            "SELECT install_id, events FROM an_install_totals"
+            f" ORDER BY events DESC, install_id DESC LIMIT {int(size)} OFFSET {int(offset)}"
         )
         if batch:
             ids = [i for i, _ in batch]
