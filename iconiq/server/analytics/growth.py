@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from iconiq.server.analytics import pseudonym
 from iconiq.server.analytics.db import Db
-from iconiq.server.analytics.query import Filters, Table, share
+from iconiq.server.analytics.query import LONG_RANGE_DAYS, Filters, Table, share
 from iconiq.server.analytics.top import among
 from iconiq.server.calendar import (
     DAY_MS,
@@ -55,6 +56,58 @@ def cohorts(db: Db, f: Filters) -> Table:
         out,
         note=None if not f.filtered else "cohorts are install-level: filters not applied",
     )
+
+
+def _heavy_index(f: Filters) -> str:
+    """The index SQLite should sum install-days by install with: one in install order under
+    the filter (no sort of every row), or over a short range the per-day one."""
+    if f.end - f.start < LONG_RANGE_DAYS:
+        return "an_install_days_day"
+    return "an_install_days_version" if f.version is not None else "an_install_days_command"
+
+
+# heaviest(): installs taken in order of their totals at first, and at most this many
+# before it sums every install of the range instead.
+FIRST_CANDIDATES = 50
+MAX_CANDIDATES = 3200
+
+
+Query = tuple[str, list[Any]]  # SQL and its parameters
+
+
+def heaviest(
+    db: Db, sums: Callable[[str], Query], every: Query, limit: int, prune: bool = True
+) -> list[tuple[Any, int]]:
+    """The ``limit`` (install_id, count) with the largest counts, most first (ties: by
+    install id). ``sums(installs)`` is the query of (install_id, count) of the installs
+    matching the SQL condition ``installs`` (``install_id IN (?, …)``, whose parameters
+    ``heaviest`` appends after the query's); ``every`` the same for every install, ordered
+    and limited.
+
+    An install counts at most its ``an_install_totals`` events whatever the range and the
+    filters, so installs are summed in order of their totals, a batch at a time, until
+    the last of the top counts more than any install left could: the same answer as
+    ``every`` (which sums every install of the range) from a few hundred installs.
+    ``prune=False`` (a short range: few rows to sum, and the heaviest of all time may well
+    have none) runs ``every``."""
+    counts: dict[Any, int] = {}
+    offset, size = 0, FIRST_CANDIDATES
+    while prune and offset < MAX_CANDIDATES:
+        batch = db.fetch(
+            # A total order (ties by install), so no install falls between two pages.
+            "SELECT install_id, events FROM an_install_totals"
+            f" ORDER BY events DESC, install_id DESC LIMIT {int(size)} OFFSET {int(offset)}"
+        )
+        if batch:
+            ids = [i for i, _ in batch]
+            sql, params = sums(f"install_id IN ({', '.join('?' for _ in ids)})")
+            for install, n in db.fetch(sql, [*params, *ids]):
+                counts[install] = int(n)
+        top = sorted(counts.items(), key=lambda r: (-r[1], str(r[0])))[:limit]
+        if len(batch) < size or (len(top) == limit and top[-1][1] > int(batch[-1][1])):
+            return top  # every install seen, or none left can reach the top
+        offset, size = offset + size, size * 2
+    return [(i, int(n)) for i, n in db.fetch(*every)]
 
 
 HEAVY_COLUMNS = [
@@ -113,28 +166,41 @@ def heavy_installs(db: Db, f: Filters) -> Table:
     return Table(HEAVY_COLUMNS, out)
 
 
-def _heaviest(db: Db, f: Filters) -> list[tuple[Any, ...]]:
+def _heaviest(db: Db, f: Filters) -> list[tuple[Any, int]]:
     """(install_id, commands) of the ``f.top`` installs with the most commands in the range,
-    most first (ties: by install id)."""
+    most first (ties: by install id); over a long range through ``heaviest``'s pruning."""
+    limit = int(f.top)
     src, params = install_events(db, f)
-    return db.fetch(
-        f"SELECT install_id, sum(events) FROM ({src}) AS s GROUP BY install_id"
-        f" ORDER BY 2 DESC, 1 LIMIT {int(f.top)}",
-        params,
+    plain, plain_params = install_events(db, f, hint=False)
+    return heaviest(
+        db,
+        lambda installs: (
+            f"SELECT install_id, sum(events) FROM ({plain}) AS s WHERE {installs}"
+            " GROUP BY install_id",
+            plain_params,
+        ),
+        (
+            f"SELECT install_id, sum(events) FROM ({src}) AS s GROUP BY install_id"
+            f" ORDER BY 2 DESC, 1 LIMIT {limit}",
+            params,
+        ),
+        limit,
+        prune=f.end - f.start >= LONG_RANGE_DAYS,
     )
 
 
-def install_events(db: Db, f: Filters) -> tuple[str, list[Any]]:
+def install_events(db: Db, f: Filters, hint: bool = True) -> tuple[str, list[Any]]:
     """SQL of (install_id, events) rows that add up, per install, to its events in the range
     that match the filters, and its parameters. Unfiltered, the whole weeks inside the
     range come from the per-install-week rollup and only the days of the partial weeks at
-    either end from the per-install-day one: exact, and far fewer rows over a long range."""
+    either end from the per-install-day one: exact, and far fewer rows over a long range.
+    ``hint``: on SQLite, read the per-install-day rows through the index that suits a
+    GROUP BY install over the range (``_heavy_index``); without it, a condition on the
+    installs added around the query can use the primary key."""
     if f.filtered:
         where, params = f.where()
-        # SQLite would walk the primary key for a GROUP BY install_id (the whole table):
-        # make it use the covering (day, version, command, install_id, events) index.
-        hint = " INDEXED BY an_install_days_day" if db.dialect == "sqlite" else ""
-        return f"SELECT install_id, events FROM an_install_days{hint} WHERE {where}", params
+        index = f" INDEXED BY {_heavy_index(f)}" if hint and db.dialect == "sqlite" else ""
+        return f"SELECT install_id, events FROM an_install_days{index} WHERE {where}", params
     first, last = week_of(f.start), week_of(f.end)
     whole_first = first if week_start(first) == f.start else first + 1
     whole_last = last if week_end(last) == f.end else last - 1

@@ -29,6 +29,9 @@ LAST_DATE = dt.date(2999, 12, 31)
 MAX_FILTER = 50
 DEFAULT_THRESHOLD = 100  # commands per month (``commands-per-month``)
 MAX_THRESHOLD = 1_000_000
+# From this many days on, SQLite is told to read some rollups through an index in the order
+# of the GROUP BY (every row of the table, no sort) instead of the range's rows then a sort.
+LONG_RANGE_DAYS = 90
 
 
 def parse_day(date: str) -> int:
