@@ -206,6 +206,7 @@ def page(request: Request, section: str) -> Response:
         if fmt not in ("html", "json"):
             raise InvalidInput("format must be html or json")
         f = Filters.parse(request.query_params, request.app.state.settings.top_values)
+        wants_previous(request)  # the cards always compare; a wrong value is still an error
     except InvalidInput as exc:
         return _refused(Refusal(400, str(exc)), fmt == "json")
     panels = []
