@@ -255,6 +255,11 @@ def test_bad_filters_are_a_400_on_the_api_and_the_pages(server: ServerHandle) ->
     body = ok.json()
     assert body["filters"]["country"] == "DE" and body["filters"]["os"] == "linux"
     assert [r["country"] for r in body["rows"]] == ["DE"]
+    # Per-install answers say what a breakdown filter means for them; others have no note.
+    new = get(server, "/v1/metrics/new-installs", country="DE").json()
+    assert "first seen that day" in new["note"]
+    assert get(server, "/v1/metrics/new-installs").json()["note"] is None
+    assert body["note"] is None
 
 
 def test_summary_compares_with_the_previous_period(server: ServerHandle) -> None:

@@ -125,6 +125,21 @@ class ScopedDb(Db):
         return super().fetch("WITH " + ", ".join(ctes) + body, [*before, *params])
 
 
+# What a breakdown filter means for the metrics built on per-install rollups that cannot be
+# derived from the matching events alone (shown as the panel's note).
+NOTES = {
+    "new-installs": "with a breakdown filter: installs first seen that day (by any event)"
+    " that had a matching event that day",
+    "heavy-installs": "with a breakdown filter: matching events within the range",
+}
+
+
+def note(name: str, f: Filters, given: str | None) -> str | None:
+    """The note of metric ``name`` over ``f``: its own, and what a breakdown filter means."""
+    extra = NOTES.get(name) if f.breakdown else None
+    return "; ".join(n for n in (given, extra) if n) or None
+
+
 def scoped(db: Db, f: Filters) -> Db:
     """``db`` itself without a breakdown filter, else a ``ScopedDb`` over the filters."""
     return ScopedDb(db, f) if f.breakdown else db

@@ -23,6 +23,7 @@ import csv
 import io
 import json
 import time
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs, quote
 
@@ -32,7 +33,7 @@ from starlette.concurrency import run_in_threadpool
 
 from iconiq.errors import InvalidInput
 from iconiq.server import sessions
-from iconiq.server.analytics import assets, compare, views
+from iconiq.server.analytics import assets, compare, scope, views
 from iconiq.server.analytics.fold import fold_for_read
 from iconiq.server.analytics.metrics import METRICS, SECTIONS, Metric
 from iconiq.server.analytics.query import BREAKDOWNS, Filters, Table
@@ -88,6 +89,7 @@ def run_metric(
         table = metric.compute(db, f)
         if previous and compare.comparable(table):
             table = compare.with_previous(table, metric.compute(db, f.previous()))
+    table = replace(table, note=scope.note(metric.name, f, table.note))
     return table, round((time.perf_counter() - started) * 1000, 1)
 
 
