@@ -103,7 +103,7 @@
     };
     options.onHover = function (event, elements) {
       const ok = elements.length && filterUrl(name, rows[elements[0].index][x]);
-      event.native.target.style.cursor = ok ? "pointer" : "default";
+      if (event.native && event.native.target) { event.native.target.style.cursor = ok ? "pointer" : "default"; }
     };
   }
 
@@ -149,7 +149,7 @@
   }
 
   /* Tooltip lines: the value formatted, then the row's other numbers (events, failures…). */
-  function tooltip(data, rows, y) {
+  function tooltip(data, rows, y, partial) {
     const rest = data.columns.slice(1).filter(function (c) {
       return c !== y && rows.some(function (r) { return typeof r[c] === "number"; });
     });
@@ -157,7 +157,9 @@
       label: function (item) { return " " + item.dataset.label + ": " + F.num(item.raw, y); },
       afterBody: function (items) {
         const r = items.length ? rows[items[0].dataIndex] : null;
-        return r ? rest.map(function (c) { return F.column(c) + ": " + F.cell(c, r[c]); }) : [];
+        if (!r) { return []; }
+        const lines = rest.map(function (c) { return F.column(c) + ": " + F.cell(c, r[c]); });
+        return partial && partial[items[0].dataIndex] ? lines.concat(["Partial period: not complete"]) : lines;
       },
     } };
   }
@@ -205,7 +207,7 @@
     }
     const valueAxis = F.isRate(y) && kind === "line" ? rateAxis(values) : countAxis(values);
     if (F.isRate(y)) { valueAxis.ticks.callback = function (v) { return F.num(v, y); }; }
-    base.plugins.tooltip = tooltip(data, rows, y);
+    base.plugins.tooltip = tooltip(data, rows, y, partial);
     if (kind === "hbar") {
       base.indexAxis = "y";
       base.interaction.axis = "y";
