@@ -30,13 +30,14 @@ def config(
     ),
 ) -> None:
     """Show and change iconiq's settings (a TOML file; `iconiq config path` shows where)."""
-    if telemetry is not None or show_telemetry:
+    if telemetry is not None:
         from iconiq.telemetry import controls
 
-        if telemetry is not None:
-            controls.set_enabled_from_cli(telemetry)
-        if show_telemetry:
-            controls.print_status()
+        typer.echo(controls.set_enabled(telemetry))
+    if show_telemetry:
+        from iconiq.cli.telemetry import render_status
+
+        render_status()
     if telemetry is None and not show_telemetry and ctx.invoked_subcommand is None:
         typer.echo(ctx.get_help())
 

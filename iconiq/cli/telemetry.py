@@ -29,19 +29,27 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="Print a stable JSON object."),
 ) -> None:
     """Show whether telemetry is on and why, the endpoint, the queue and the last upload."""
-    from iconiq.telemetry import controls
+    render_status(as_json)
 
-    info = controls.status()
+
+def render_status(as_json: bool = False) -> None:
+    """The one renderer of ``iconiq.telemetry.status``, for ``iconiq telemetry status``
+    and ``iconiq config --show-telemetry``: the JSON object, aligned plain lines (a pipe,
+    a file, NO_COLOR: no escape codes), or a table with bold labels on a terminal."""
+    from iconiq.telemetry import status as telemetry_status
+
+    info = telemetry_status.read()
     if as_json:
-        typer.echo(json.dumps(info, indent=2, sort_keys=True))
+        typer.echo(json.dumps(info.as_json(), indent=2, sort_keys=True))
         return
-    rows = controls.describe(info)
+    rows = info.rows()
     from rich.console import Console
 
     console = Console(highlight=False)
     if not console.is_terminal or os.environ.get("NO_COLOR", ""):
-        for line in controls.plain_lines(rows):  # pipes, files, NO_COLOR: no escape codes
-            typer.echo(line)
+        width = max(len(label) for label, _ in rows)
+        for label, text in rows:
+            typer.echo(f"{label.ljust(width)}  {text}")
         return
     from rich.table import Table
     from rich.text import Text
@@ -100,9 +108,8 @@ def purge(
     """Delete queued events; with --remote, ask the server to erase this install's events too."""
     from iconiq.telemetry import manage
 
-    count, erased = manage.purge(remote)
-    message = f"Deleted {count} queued events."
-    if erased:
+    message = f"Deleted {manage.purge(remote)} queued events."
+    if remote:
         message += " The server erased this install's events; a new install id starts now."
     typer.echo(message)
 

@@ -2,7 +2,8 @@
 
 ``app.state.store`` is the event repository (``.dialect``, ``.connection()``),
 ``app.state.settings`` the ServerSettings. Analytics routes are added by
-``iconiq.server.analytics.web.register(app)``.
+``iconiq.server.analytics.web.register(app)``. ``WorkerApp(settings)`` is the app
+factory each ``serve --workers N`` process calls (docs/architecture.md, "Server settings").
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import secrets
 import sqlite3
 from collections.abc import AsyncIterator
@@ -125,8 +125,18 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
     return app
 
 
-def app_from_env() -> FastAPI:
-    """App factory for ``serve --workers N``: settings from the environment the parent set."""
-    settings = ServerSettings.from_env()
-    host = os.environ.get("ICONIQ_SERVE_HOST", "").strip()
-    return create_app(settings.with_(host=host or None))
+class WorkerApp:
+    """The app factory of ``serve --workers N``: holds the settings ``serve`` resolved.
+
+    uvicorn pickles its config, and this factory with it, into every worker process
+    it spawns; each worker calls it once to build its own app (its own store and
+    pool). No setting travels through the environment, so a worker answers with
+    exactly the settings of the command line that started it, a generated admin
+    token included.
+    """
+
+    def __init__(self, settings: ServerSettings) -> None:
+        self.settings = settings
+
+    def __call__(self) -> FastAPI:
+        return create_app(self.settings)

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from iconiq.errors import IconiqError
-from iconiq.server.config import ServerSettings
+from iconiq.server.config import ServerSettings, show_tracebacks
 from iconiq.server.report import report as report_command
 
 app = typer.Typer(
@@ -79,7 +79,7 @@ def serve(
     """
     import uvicorn
 
-    from iconiq.server.app import create_app
+    from iconiq.server.app import WorkerApp, create_app
     from iconiq.server.limits import LimitedConfig, raise_open_file_limit
 
     _configure_logging()
@@ -106,13 +106,10 @@ def serve(
         raise IconiqError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
     bound = sock.getsockname()[1]
     if workers > 1:
-        # Each worker builds its own app from the environment (see app.app_from_env).
+        # Each worker process builds its own app from these settings (app.WorkerApp).
         app_.state.store.close()
-        os.environ["ICONIQ_DATABASE_URL"] = settings.database_url
-        os.environ["ICONIQ_SERVE_HOST"] = host
-        os.environ["ICONIQ_ADMIN_TOKEN"] = str(settings.admin_token)
         config = LimitedConfig(
-            "iconiq.server.app:app_from_env",
+            WorkerApp(settings),
             settings,
             factory=True,
             workers=workers,
@@ -221,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"iconiq-server: error: {exc.message}\n")
         return exc.exit_code
     except Exception as exc:  # noqa: BLE001 - one line, never a traceback
-        if os.environ.get("ICONIQ_DEBUG"):
+        if show_tracebacks():
             raise
         sys.stderr.write(f"iconiq-server: error: {type(exc).__name__}: {exc}\n")
         return 1

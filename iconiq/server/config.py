@@ -32,6 +32,14 @@ ICONIQ_BODY_IDLE_TIMEOUT     longest pause inside a body, seconds (10)
 ICONIQ_UPLOAD_MEMORY         MiB of request bodies a process holds while they arrive;
                              beyond, the stalest upload is dropped with 408 (64)
 ICONIQ_KEEP_ALIVE_TIMEOUT    seconds an idle keep-alive connection stays open (5)
+
+ICONIQ_DEBUG                 any value: an unexpected error of a command shows its traceback
+                             (``show_tracebacks``; read apart, as settings may be what failed)
+
+This module is the only reader of the environment in ``iconiq/server/``
+(tests/server/test_cli.py checks it): everything else is handed a ServerSettings.
+``serve --workers N`` hands its settings to the worker processes by pickling them
+(``app.WorkerApp``), never by writing environment variables.
 """
 
 from __future__ import annotations
@@ -52,6 +60,11 @@ DEFAULT_TOP_VALUES = 25
 MAX_TOP_VALUES = 200
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def show_tracebacks() -> bool:
+    """``ICONIQ_DEBUG`` is set: an unexpected error shows its traceback, not one line."""
+    return bool(os.environ.get("ICONIQ_DEBUG"))
 
 
 def default_database_url() -> str:

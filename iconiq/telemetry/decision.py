@@ -30,13 +30,14 @@ class Decision:
         return f"Decision(enabled={self.enabled}, source={self.source!r})"
 
 
-def _opted_out(value: str | None) -> bool:
+def _is_set(value: str | None) -> bool:
+    """A switch variable is on: set, and neither empty nor ``0``."""
     return value is not None and value.strip() not in ("", "0")
 
 
 def decide() -> Decision:
     for name in ENV_OPT_OUTS:
-        if _opted_out(os.environ.get(name)):
+        if _is_set(os.environ.get(name)):
             return Decision(False, name)
     try:
         from iconiq import paths
@@ -53,6 +54,12 @@ def decide() -> Decision:
     if isinstance(value, str) and value.strip().lower() in ("false", "0", "no", "off"):
         return Decision(False, "config file")
     return Decision(True, "default")
+
+
+def debug() -> bool:
+    """``ICONIQ_TELEMETRY_DEBUG`` is set (not empty, not ``0``): each event is printed to
+    stderr as it is recorded."""
+    return _is_set(os.environ.get("ICONIQ_TELEMETRY_DEBUG"))
 
 
 def endpoint() -> str:

@@ -1,7 +1,9 @@
 """Upload the spool: batches of at most 500 events, retried, split, deleted on the outcome.
 
 ``deliver`` is the one loop used by the detached flusher, by ``iconiq telemetry
-flush`` and (with a list instead of a spool) by ``iconiq telemetry upload``.
+flush`` and (with an in-memory spool holding the file's events) by ``iconiq
+telemetry upload``; ``http`` is any ``sender.Sender`` (the standard one is
+``transport.client()``).
 An event leaves the spool only in the transaction that follows a 2xx whose body
 is the server's outcome covering it (``transport.parse_outcome``), so a crash at
 any point re-sends at worst (the server dedupes on ``event_id``) and never
@@ -13,9 +15,10 @@ answer that stored events), and the next time a command may start a flusher
 (capped exponential backoff with jitter, at least what ``Retry-After`` asked).
 
 ``retrying`` is the one retry policy for a single request (exponential backoff
-with jitter, at least ``Retry-After``, bounded in attempts and by a deadline). It
-is written out here rather than taken from tenacity: importing tenacity costs
-the detached flusher about 30-45 ms of CPU, a third of its whole budget
+with jitter, at least ``Retry-After``, bounded in attempts and by a deadline),
+used for batches here and for ``purge --remote``'s erasure request. It is
+written out rather than taken from tenacity: importing tenacity costs the
+detached flusher about 30-45 ms of CPU, a third of its whole budget
 (docs/telemetry.md, "What it costs").
 """
 

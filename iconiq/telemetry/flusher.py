@@ -1,8 +1,9 @@
 """The detached flusher: ``python -m iconiq.telemetry.flusher <spool path>``.
 
 Started by a command (``iconiq.telemetry.spawn``) or by ``iconiq telemetry
-flush --background``. It takes the spool's exclusive lock (an ``flock`` that
-the kernel drops when the process dies, so a kill -9 never leaves it stuck),
+flush --background``. It takes the spool's exclusive lock (``spawn.acquire_lock``:
+an ``flock`` that the kernel drops when the process dies, so a kill -9 never
+leaves it stuck),
 uploads what is queued, records the outcome and the next attempt time in the
 spool, and exits. A watchdog thread ends it after ``HARD_LIMIT_S`` whatever it
 is doing: it never lingers, never loops while offline.
@@ -28,7 +29,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from iconiq.telemetry.spawn import Lock
     from iconiq.telemetry.spool import Spool
 
 HARD_LIMIT_S = 120.0
@@ -41,13 +41,6 @@ def _watchdog(limit: float) -> None:
     timer = threading.Timer(limit, os._exit, args=(3,))
     timer.daemon = True
     timer.start()
-
-
-def acquire_lock(spool_path: Path, timeout: float) -> Lock | None:
-    """The flusher lock of this spool, or None when another process holds it."""
-    from iconiq.telemetry.spawn import acquire_lock as acquire
-
-    return acquire(spool_path, timeout)
 
 
 def cpu_ms() -> int:
@@ -69,7 +62,8 @@ def _delay_s() -> float:
 def run(spool_path: Path, *, limit: float = HARD_LIMIT_S) -> int:
     """Flush once; the exit code is 0 when everything queued was delivered."""
     from iconiq.telemetry import decision, flush, transport
-    from iconiq.telemetry.spool import Spool, healing, now_ms
+    from iconiq.telemetry.spawn import acquire_lock
+    from iconiq.telemetry.spool import Spool, healing
 
     deadline = time.monotonic() + max(1.0, limit - SOFT_MARGIN_S)
     if not decision.decide().enabled or not spool_path.exists():
@@ -81,7 +75,6 @@ def run(spool_path: Path, *, limit: float = HARD_LIMIT_S) -> int:
         return 0
 
     def flush_once(spool: Spool) -> flush.Result:
-        spool.set(flusher_pid=os.getpid(), flusher_started_ms=now_ms())
         base_url = decision.endpoint()
         problem = decision.endpoint_problem(base_url)
         if problem:
@@ -103,7 +96,6 @@ def run(spool_path: Path, *, limit: float = HARD_LIMIT_S) -> int:
                     # started nothing: take it now (later ones make their own claim).
                     if last_pass or not result.delivered or not spool.pending()[0]:
                         break
-        spool.set(flusher_pid=None)
         _count_run(spool)
         return result
 

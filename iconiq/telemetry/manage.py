@@ -15,31 +15,44 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from iconiq import errors, paths
 from iconiq.telemetry import decision, flush
-from iconiq.telemetry.spool import Spool, healing, is_corrupt, open_healing, uuid4
+from iconiq.telemetry.spool import (
+    Spool,
+    dropped_path,
+    healing,
+    is_corrupt,
+    open_healing,
+    remove_files,
+    uuid4,
+)
 
 FOREGROUND_LIMIT_S = 900.0
 
 
 @contextmanager
-def _locked_spool(wait: float) -> Iterator[Path | None]:
-    """The spool's path with the flusher lock held (None when there is no spool)."""
-    from iconiq.telemetry.flusher import acquire_lock
+def _locked_spool(wait: float, *, or_anyway: bool = False) -> Iterator[Path | None]:
+    """The spool's path with the flusher lock held (None when there is no spool).
+
+    A flusher still holding the lock after ``wait`` seconds is an error, unless
+    ``or_anyway``: then the caller goes on without the lock.
+    """
+    from iconiq.telemetry.spawn import acquire_lock
 
     path = paths.telemetry_db_path()
     if not path.exists():
         yield None
         return
     lock = acquire_lock(path, timeout=wait)
-    if lock is None:
+    if lock is None and not or_anyway:
         raise errors.IconiqError("a telemetry flush is running; try again in a minute")
     try:
         yield path
     finally:
-        lock.release()  # type: ignore[attr-defined]
+        if lock is not None:
+            lock.release()
 
 
 def _refuse_when_off(what: str) -> None:
@@ -92,9 +105,7 @@ def queued_bodies() -> Iterator[str]:
         heal_damaged(path, ino)
 
 
-def _deliver_now(
-    spool: Spool, url: str, progress: Callable[[int], None] | None
-) -> flush.Result:
+def _deliver_now(spool: Spool, url: str, progress: Callable[[int], None] | None) -> flush.Result:
     """Send what ``spool`` holds in the foreground, within ``FOREGROUND_LIMIT_S``."""
     from iconiq.telemetry import transport
 
@@ -128,51 +139,69 @@ def flush_background() -> None:
         spawn_flusher(path)
 
 
-def purge(remote: bool) -> tuple[int, bool]:
-    """Delete queued events (and, with ``remote``, this install's events on the server).
+def purge(remote: bool = False, *, files: bool = False) -> int:
+    """Delete the queued events (and the damaged copies set aside, which hold events
+    too); how many queued events were deleted.
 
-    Returns (events deleted locally, whether the server erased the install).
+    ``remote``: first ask the server to erase this install's events (when it does not,
+    nothing is deleted here either), then start a new install id. ``files`` (telemetry
+    was just turned off): the spool's files go too, install id and counters with them,
+    and a flusher still at work after 3 s does not hold it up (it stops at its next
+    batch, seeing telemetry off).
     """
-    with _locked_spool(wait=30.0) as path:
+    with _locked_spool(wait=3.0 if files else 30.0, or_anyway=files) as path:
         if path is None:
             if remote:
                 raise errors.InvalidInput("no install id here: nothing was ever recorded")
-            return 0, False
-        return healing(path, lambda spool: _purge(spool, remote))
+            return 0
+        from iconiq.telemetry.salvage import remove_corrupt_copies
+
+        if files:
+            count = _pending_or_zero(path)
+            remove_files(path)
+            dropped_path(path).unlink(missing_ok=True)
+        else:
+            count = healing(path, lambda spool: _purge(spool, remote))
+        remove_corrupt_copies(path)
+        return count
 
 
-def _purge(spool: Spool, remote: bool) -> tuple[int, bool]:
-    from iconiq.telemetry import transport
-    from iconiq.telemetry.salvage import remove_corrupt_copies
-
+def _purge(spool: Spool, remote: bool) -> int:
     if remote:
         install_id = spool.get("install_id")
         if not install_id:
             raise errors.InvalidInput("no install id here: nothing was ever recorded")
-        url = _endpoint()
-        try:
-            with transport.client() as http:
-                _delete_with_retry(http, url, install_id)
-        except transport.SendError as exc:
-            raise errors.NetworkError(
-                f"the server did not erase this install ({exc.reason}); nothing was purged"
-            ) from exc
+        _erase_on_server(install_id)
     count = spool.purge()
-    remove_corrupt_copies(spool.path)  # set-aside damaged copies hold events too
     if remote:
         spool.set(install_id=uuid4())
-    return count, remote
+    return count
 
 
-def _delete_with_retry(http: Any, url: str, install_id: str) -> None:
+def _pending_or_zero(path: Path) -> int:
+    try:
+        with Spool(path) as spool:
+            return spool.pending()[0]
+    except Exception:  # noqa: BLE001 - an unreadable spool is deleted all the same
+        return 0
+
+
+def _erase_on_server(install_id: str) -> None:
     from iconiq.telemetry import transport
 
-    flush.retrying(
-        lambda: transport.delete_install(http, url, install_id),
-        attempts=3,
-        deadline=time.monotonic() + 60.0,
-        cap=5.0,
-    )
+    url = _endpoint()
+    try:
+        with transport.client() as http:
+            flush.retrying(
+                lambda: transport.delete_install(http, url, install_id),
+                attempts=3,
+                deadline=time.monotonic() + 60.0,
+                cap=5.0,
+            )
+    except transport.SendError as exc:
+        raise errors.NetworkError(
+            f"the server did not erase this install ({exc.reason}); nothing was purged"
+        ) from exc
 
 
 def _open_text(path: Path, mode: str, gz: bool) -> IO[str]:

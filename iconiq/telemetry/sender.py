@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     import ssl
 
 # Answer bodies are read up to this many bytes; anything longer is cut there (the
-# caller sees len(body) > max_answer and treats it as not the API's answer).
+# caller sees len(body) > max_answer and treats it as not the API's answer). The
+# outcome of 500 events, each rejected with a message, is well under this.
 MAX_ANSWER_BYTES = 1 << 20
 CONNECT_TIMEOUT_S = 5.0
 
@@ -119,9 +120,9 @@ class HttpSender:
                 raise
         raise NetworkError("network error")
 
-    def _connection(self, key: tuple[str, str, int | None], timeout: float) -> (
-        http.client.HTTPConnection
-    ):
+    def _connection(
+        self, key: tuple[str, str, int | None], timeout: float
+    ) -> http.client.HTTPConnection:
         if self._conn is not None and self._key == key:
             self._conn.timeout = timeout
             if self._conn.sock is not None:

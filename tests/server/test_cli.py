@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
+import re
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -114,14 +117,55 @@ def test_unreachable_postgres_is_one_line() -> None:
     assert "PostgreSQL" in out.stderr and "Traceback" not in out.stderr
 
 
-def test_serve_with_two_workers(tmp_path: Path) -> None:
+def _children(pid: int) -> list[int]:
+    """Live child processes of ``pid`` (the workers of ``serve --workers N``)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat[1]) == pid and stat[0] != "Z":
+                found.append(int(entry.name))
+    return found
+
+
+def _serving(pids: list[int], port: int) -> set[int]:
+    """Those of ``pids`` holding an established connection on local ``port``."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as f:
+            for line in f.readlines()[1:]:
+                cols = line.split()
+                if int(cols[1].rsplit(":", 1)[1], 16) == port and cols[3] == "01":
+                    inodes.add(cols[9])
+    out = set()
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    target = os.readlink(fd)
+                    if target.startswith("socket:[") and target[8:-1] in inodes:
+                        out.add(pid)
+    return out
+
+
+def test_two_workers_answer_with_the_settings_of_their_command_line(tmp_path: Path) -> None:
+    """``serve --workers 2``: the database of ``--database``, the admin token the parent
+    made (none in the environment) and ``ICONIQ_ALLOWED_HOSTS`` hold in every worker."""
     import httpx
 
     from tests.support.server import running_server
 
     url = f"sqlite:///{tmp_path / 'w.db'}"
     events = [make_event() for _ in range(20)]
-    with running_server(url, workers=2) as srv:
+    env = {"ICONIQ_ALLOWED_HOSTS": "analytics.example"}
+    with running_server(url, workers=2, admin_token="", env=env) as srv:
+        deadline = time.monotonic() + 30
+        while srv.log().count("Application startup complete") < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert srv.log().count("Started server process") == 2
         for event in events:
             assert httpx.post(srv.base_url + "/v1/track", json=event).json()["accepted"] == 1
         assert httpx.post(srv.base_url + "/v1/batch", json={"events": events}).json() == {
@@ -129,4 +173,43 @@ def test_serve_with_two_workers(tmp_path: Path) -> None:
             "duplicates": 20,
             "rejected": [],
         }
-        assert srv.log().count("Started server process") == 2
+        workers = _children(srv.pid)
+        port = int(srv.base_url.rsplit(":", 1)[1])
+        clients: list[httpx.Client] = []
+        answers: list[int] = []
+
+        def metrics(client: httpx.Client, host: str = "analytics.example") -> int:
+            return client.get("/v1/metrics", headers={**srv.headers(), "Host": host}).status_code
+
+        try:
+            # Kept-alive connections from threads until both workers hold some.
+            for _ in range(8):
+                batch = [httpx.Client(base_url=srv.base_url) for _ in range(8)]
+                clients += batch
+                with ThreadPoolExecutor(8) as pool:
+                    answers += pool.map(metrics, batch)
+                if len(_serving(workers, port)) == 2:
+                    break
+            assert len(_serving(workers, port)) == 2, "one worker took every connection"
+            assert set(answers) == {200}  # each worker knows the token made by the parent
+            assert {metrics(c, "other.example") for c in clients} == {403}
+        finally:
+            for client in clients:
+                client.close()
+    store = open_store(url, pool_size=1)
+    try:
+        assert len(stored(store, "1 = 1", ())) == 20  # in the database --database named
+    finally:
+        store.close()
+
+
+def test_only_config_reads_the_environment() -> None:
+    """Every server setting is read in one place (iconiq/server/config.py)."""
+    package = Path(__file__).resolve().parents[2] / "iconiq" / "server"
+    readers = [
+        f"{path.relative_to(package)}:{number}"
+        for path in sorted(package.rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"\bos\.environ\b|\bgetenv\b|\benviron\[", line)
+    ]
+    assert readers and all(r.startswith("config.py:") for r in readers), readers

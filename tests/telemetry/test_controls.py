@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 import tomllib
 from pathlib import Path
 
@@ -69,6 +70,31 @@ def test_disable_purges_and_records_nothing_then_enable_makes_a_new_id(
     assert new and new != old
 
 
+def test_disable_deletes_every_file_even_while_a_flusher_holds_the_lock(
+    iconiq_home: Path, spool_path: Path, noticed: Path
+) -> None:
+    from iconiq.telemetry.spawn import acquire_lock
+    from iconiq.telemetry.spool import dropped_path
+
+    fill_spool(spool_path, 3)
+    for name in ("telemetry.db.corrupt-1700000000000", "telemetry.db.damaged-1700000000000"):
+        (iconiq_home / name).write_bytes(b"events set aside")
+    dropped_path(spool_path).write_bytes(b"L")
+    lock = acquire_lock(spool_path, timeout=1.0)  # as a flusher at work holds it
+    assert lock is not None
+    try:
+        started = time.monotonic()
+        result = cli("telemetry", "disable")
+        took = time.monotonic() - started
+    finally:
+        lock.release()
+    assert result.returncode == 0 and "3 queued events deleted" in result.stdout, result.stderr
+    assert 3.0 <= took < 30  # it waited for the flusher a moment, then went on
+    left = sorted(p.name for p in iconiq_home.glob("telemetry.db*"))
+    assert left == ["telemetry.db.lock"]
+    assert (status()["state"], status()["pending"]) == ("off", 0)
+
+
 def test_bad_value_is_one_line(spool_path: Path) -> None:
     result = cli("config", "--telemetry", "maybe")
     assert result.returncode == 2
@@ -116,8 +142,11 @@ def test_upload_of_a_bad_file_is_one_line(tmp_path: Path) -> None:
 def test_purge_local_and_remote(collector: Collector, spool_path: Path) -> None:
     fill_spool(spool_path, 5)
     old = install_id(spool_path)
+    copy = spool_path.with_name("telemetry.db.corrupt-1700000000000")
+    copy.write_bytes(b"events set aside")
     assert "Deleted 5" in cli("telemetry", "purge").stdout
     assert install_id(spool_path) == old and pending(spool_path) == 0
+    assert not copy.exists()  # a damaged copy holds events too
     fill_spool(spool_path, 2)
     result = cli("telemetry", "purge", "--remote")
     assert result.returncode == 0, result.stderr

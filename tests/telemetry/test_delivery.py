@@ -13,7 +13,8 @@ import pytest
 from freezegun import freeze_time
 
 from iconiq.run import Run
-from iconiq.telemetry import controls, hooks, manage
+from iconiq.telemetry import hooks, manage
+from iconiq.telemetry import status as telemetry_status
 from iconiq.telemetry.spawn import spawn_flusher
 from tests.support.chaos_proxy import ChaosProxy, Faults
 from tests.support.server import ServerHandle, running_server, stored
@@ -42,7 +43,6 @@ def proxy(server: ServerHandle, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cha
         yield p
 
 
-
 def spool_ids(spool: Path) -> list[str]:
     from iconiq.telemetry.spool import Spool
 
@@ -58,9 +58,9 @@ def test_delivery_after_an_outage(
     assert cli("config", "path").returncode == 0  # records and starts a flusher
     assert wait_until(lambda: proxy.snapshot().get("error_500", 0) >= 1, 30)
     wait_no_flusher(spool_path)
-    info = controls.status()
-    assert info["pending"] == 1201 and info["last_error"] == "HTTP 500"
-    assert info["next_attempt"] is not None and stored(server, ids) == {}
+    info = telemetry_status.read()
+    assert info.pending == 1201 and info.last_error == "HTTP 500"
+    assert info.next_attempt is not None and stored(server, ids) == {}
 
     # Still in the backoff window: a command queues its event but starts nothing.
     before = proxy.snapshot().get("error_500", 0)
@@ -78,7 +78,7 @@ def test_delivery_after_an_outage(
     wait_no_flusher(spool_path)
     counts = stored(server, all_ids)
     assert len(all_ids) == 1202 and counts == {i: 1 for i in all_ids}
-    assert controls.status()["last_upload"] is not None
+    assert telemetry_status.read().last_upload is not None
 
 
 def test_kill_9_mid_batch_then_no_loss_no_duplicate(
@@ -127,8 +127,8 @@ def test_purge_remote_erases_this_install_on_the_server(
     ids = fill_spool(spool_path, 30)
     assert manage.flush_now().delivered
     assert stored(server, ids) == {i: 1 for i in ids}
-    old = controls.status()["install_id"]
+    old = telemetry_status.read().install_id
     result = cli("telemetry", "purge", "--remote")
     assert result.returncode == 0, result.stderr
     assert stored(server, ids) == {}
-    assert controls.status()["install_id"] not in (None, old)
+    assert telemetry_status.read().install_id not in (None, old)

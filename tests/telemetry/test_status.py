@@ -97,6 +97,23 @@ def test_no_escape_codes_for_no_color_or_a_pipe(monkeypatch: pytest.MonkeyPatch)
     assert piped.stdout.splitlines() == plain.splitlines()  # one row a line, unwrapped
 
 
+def test_show_telemetry_is_the_same_status(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``iconiq config --show-telemetry`` renders the one status as ``iconiq telemetry
+    status`` does: same rows (the debug note among them), styled on a terminal alike."""
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    env = {"ICONIQ_TELEMETRY_DEBUG": "1"}
+    piped = cli("config", "--show-telemetry", env=env)
+    assert piped.returncode == 0 and piped.stderr == "", piped.stderr
+    assert piped.stdout == cli("telemetry", "status", env=env).stdout
+    rows = dict(re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in piped.stdout.splitlines())
+    assert rows["Debug"] == "each event is printed to stderr as it is recorded"
+    assert "Debug" not in cli("telemetry", "status").stdout
+    assert "debug" not in status_json(env)  # not a key of the stable object
+    code, shown = on_a_terminal("config", "--show-telemetry", env=env)
+    assert code == 0 and ESC in shown
+    assert (code, shown) == on_a_terminal("telemetry", "status", env=env)
+
+
 def test_on_once_the_first_run_notice_is_answered(tmp_path: Path, spool_path: Path) -> None:
     info = status_json()
     assert (info["state"], info["enabled"], info["decided_by"]) == (
