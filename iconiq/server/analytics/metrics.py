@@ -96,7 +96,8 @@ def folding(compute: Compute) -> Compute:
 
     def run(db: Db, f: Filters) -> Table:
         left = fold_for_read(db)
-        table = compute(scoped(db, f), f)
+        with scoped(db, f) as sdb:
+            table = compute(sdb, f)
         if not left:
             return table
         lag = f"more than {READ_FOLD_LIMIT:,} new events are still being folded in"

@@ -5,17 +5,18 @@ separately, per OS, so "events from Germany per OS" is not in them. With a
 breakdown filter, ``scoped(db, f)`` hands the metrics a ``Db`` whose queries start
 with common table expressions named like the rollup tables, built from the events of
 the range that match the filters by the very aggregation SQL the rollups are built
-with (``aggregates``; ``rollups.rebuild_sql``)::
+with (``aggregates``; ``rollups.rebuild_sql``), kept in temporary tables for the
+duration of one metric::
 
-    WITH an_scope AS (SELECT * FROM events WHERE <range> AND <filters>),
-         an_daily (...) AS (<an_daily rows of an_scope>), an_hist (...) AS (...),
-         an_install_days (...) AS (...), an_active (...) AS (...)
+    CREATE TEMPORARY TABLE scope_<tag>_scope AS SELECT * FROM events WHERE <range, filters>
+    CREATE TEMPORARY TABLE scope_<tag>_daily AS <an_daily rows of scope_<tag>_scope>
+    WITH an_daily AS (SELECT * FROM scope_<tag>_daily)
     SELECT ... FROM an_daily WHERE ...          -- the metric's SQL, unchanged
 
 A common table expression shadows a table of the same name on SQLite and
 PostgreSQL alike, so every metric runs unchanged over the filtered rows. Only the
-tables a query names are defined. ``events`` is shadowed too (by the events matching
-the filters, whatever their day: the live view has no range).
+tables a query names are made, each once per metric. ``events`` is shadowed too
+(by the events matching the filters, whatever their day: the live view has no range).
 
 What cannot be derived so: ``an_first_seen`` (an install's first day ever) and
 ``an_install_weeks`` stay the stored ones. New installs with a filter are the
@@ -27,7 +28,9 @@ the matching events of the range (plus the weeks it touches), not a small rollup
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import secrets
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from iconiq.server.analytics.aggregates import (
@@ -47,82 +50,107 @@ _HINT = re.compile(r"\s+INDEXED BY \w+", re.IGNORECASE)  # no index on a CTE
 _FAIL = "CASE WHEN e.success THEN 0 ELSE 1 END"
 
 
+INSTALL_DAY_COLUMNS = ("install_id", "day", "version", "command", "events", "failures")
+ACTIVE_COLUMNS = ("period", "start", "version", "command", "installs")
+
+
 def _active_selects() -> list[str]:
-    """``an_active`` rows from ``an_install_days`` (``rollups.ACTIVE_REBUILD``'s SQL)."""
+    """``an_active`` rows from ``an_install_days`` rows in ``{days}`` (the SQL of
+    ``rollups.ACTIVE_REBUILD``)."""
     return [
-        "SELECT 'd', day, '', '', count(DISTINCT install_id) FROM an_install_days GROUP BY day",
-        "SELECT 'v', day, version, '', count(DISTINCT install_id) FROM an_install_days"
+        "SELECT 'd', day, '', '', count(DISTINCT install_id) FROM {days} GROUP BY day",
+        "SELECT 'v', day, version, '', count(DISTINCT install_id) FROM {days}"
         " GROUP BY day, version",
         f"SELECT 'w', {week_sql('day')}, '', '', count(DISTINCT install_id)"
-        f" FROM an_install_days GROUP BY {week_sql('day')}",
-        "SELECT 'c', day, '', command, count(DISTINCT install_id) FROM an_install_days"
+        f" FROM {{days}} GROUP BY {week_sql('day')}",
+        "SELECT 'c', day, '', command, count(DISTINCT install_id) FROM {days}"
         " GROUP BY day, command",
-        "SELECT 'x', day, version, command, count(*) FROM an_install_days"
-        " GROUP BY day, version, command",
+        "SELECT 'x', day, version, command, count(*) FROM {days} GROUP BY day, version, command",
     ]
 
 
 class ScopedDb(Db):
     """A ``Db`` whose reads see the rollups of the events matching ``f`` (see above).
-    Writes (``execute``) go to the real tables: folding is not affected."""
 
-    __slots__ = ("filters",)
+    The first query naming a rollup computes it once into a temporary table of this
+    connection (``scope_<tag>_<name>``; the matching events themselves first), and every
+    query is prefixed with ``<name> AS (SELECT * FROM scope_<tag>_<name>)``: a metric's
+    several queries read the matching events once. ``close`` drops them. Writes
+    (``execute``) go to the real tables: folding is not affected, and a temporary table
+    left behind by an error is never read again (its name is new each time)."""
+
+    __slots__ = ("filters", "made", "tag")
 
     def __init__(self, db: Db, f: Filters) -> None:
         super().__init__(db.conn, db.dialect)
         self.filters = f
+        self.made: dict[str, str] = {}
+        self.tag = secrets.token_hex(4)
 
-    def _ctes(self, names: set[str]) -> tuple[list[str], list[Any]]:
+    def _select(self, name: str) -> tuple[str, list[Any]]:
+        """The SELECT (columns named) filling the temporary ``name``, and its parameters."""
         f = self.filters
-        table = "events" if self.postgres else "main.events"  # SQLite: not the CTE itself
-        cond, params = f.events_where("e")
-        ctes: list[str] = []
-        out_params: list[Any] = []
-        needs_scope = names - {"events"}
-        if "an_active" in names:
-            needs_scope.add("an_install_days")
-        if needs_scope:
+        if name == "an_scope":
+            cond, params = f.events_where("e")
             # Whole weeks: weekly panels count every day of the weeks the range touches.
             first, last = week_start(week_of(f.start)), week_end(week_of(f.end))
             where = f"e.timestamp BETWEEN ? AND ? AND {cond}"
-            scope_params: list[Any] = [first * DAY_MS, (last + 1) * DAY_MS - 1, *params]
-            for name in ("version", "command"):
-                if getattr(f, name) is not None:
-                    where += f" AND e.{name} = ?"
-                    scope_params.append(getattr(f, name))
-            ctes.append(f"an_scope AS (SELECT * FROM {table} e WHERE {where})")
-            out_params += scope_params
-        if "an_install_days" in needs_scope:
-            ctes.append(
-                "an_install_days (install_id, day, version, command, events, failures) AS"
-                f" (SELECT e.install_id, {day_sql('e.timestamp')}, e.version, e.command,"
-                f" count(*), sum({_FAIL}) FROM an_scope e GROUP BY 1, 2, 3, 4)"
+            out: list[Any] = [first * DAY_MS, (last + 1) * DAY_MS - 1, *params]
+            for column in ("version", "command"):
+                if getattr(f, column) is not None:
+                    where += f" AND e.{column} = ?"
+                    out.append(getattr(f, column))
+            return f"SELECT * FROM events e WHERE {where}", out
+        src = self.made["an_scope"]
+        if name == "an_install_days":
+            body = (
+                f"SELECT e.install_id, {day_sql('e.timestamp')}, e.version, e.command,"
+                f" count(*), sum({_FAIL}) FROM {src} e GROUP BY 1, 2, 3, 4"
             )
-        if "an_daily" in names:
-            body = " UNION ALL ".join(daily_selects(self.dialect, "an_scope"))
-            ctes.append(f"an_daily ({', '.join(DAILY_COLUMNS)}) AS ({body})")
-        if "an_hist" in names:
-            body = " UNION ALL ".join(hist_selects(self.dialect, "an_scope"))
-            ctes.append(f"an_hist ({', '.join(HIST_COLUMNS)}) AS ({body})")
-        if "an_active" in names:
-            body = " UNION ALL ".join(_active_selects())
-            ctes.append(f"an_active (period, start, version, command, installs) AS ({body})")
-        if "events" in names:
-            ctes.append(f"events AS (SELECT * FROM {table} e WHERE {cond})")
-            out_params += params
-        return ctes, out_params
+            columns: tuple[str, ...] = INSTALL_DAY_COLUMNS
+        elif name == "an_daily":
+            body, columns = " UNION ALL ".join(daily_selects(self.dialect, src)), DAILY_COLUMNS
+        elif name == "an_hist":
+            body, columns = " UNION ALL ".join(hist_selects(self.dialect, src)), HIST_COLUMNS
+        else:
+            days = self.made["an_install_days"]
+            body = " UNION ALL ".join(s.format(days=days) for s in _active_selects())
+            columns = ACTIVE_COLUMNS
+        return f"WITH r ({', '.join(columns)}) AS ({body}) SELECT * FROM r", []
+
+    def _make(self, name: str) -> str:
+        """The temporary table holding ``name`` for these filters (made on first use)."""
+        if name not in self.made:
+            if name != "an_scope":
+                self._make("an_scope")
+            if name == "an_active":
+                self._make("an_install_days")
+            select, params = self._select(name)
+            temp = f"scope_{self.tag}_{name.removeprefix('an_')}"
+            super().execute(f"CREATE TEMPORARY TABLE {temp} AS {select}", params)
+            self.made[name] = temp
+        return self.made[name]
 
     def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         names = {n.lower() for n in _NAMES.findall(sql)}
         if not names:
             return super().fetch(sql, params)
-        ctes, before = self._ctes(names)
+        made = [n for n in SHADOWED if n in names and n != "events"]
+        ctes = [f"{n} AS (SELECT * FROM {self._make(n)})" for n in made]
+        before: list[Any] = []
+        if "events" in names:  # the live view: matching events of any day, read in place
+            cond, before = self.filters.events_where("e")
+            table = "events" if self.postgres else "main.events"  # not the CTE itself
+            ctes.append(f"events AS (SELECT * FROM {table} e WHERE {cond})")
         body = _HINT.sub("", sql).lstrip()
-        if body[:5].upper() == "WITH ":
-            body = ", " + body[5:]
-        else:
-            body = " " + body
+        body = ", " + body[5:] if body[:5].upper() == "WITH " else " " + body
         return super().fetch("WITH " + ", ".join(ctes) + body, [*before, *params])
+
+    def close(self) -> None:
+        """Drop the temporary tables."""
+        for temp in self.made.values():
+            super().execute(f"DROP TABLE IF EXISTS {temp}")
+        self.made.clear()
 
 
 # What a breakdown filter means for the metrics built on per-install rollups that cannot be
@@ -140,6 +168,15 @@ def note(name: str, f: Filters, given: str | None) -> str | None:
     return "; ".join(n for n in (given, extra) if n) or None
 
 
-def scoped(db: Db, f: Filters) -> Db:
-    """``db`` itself without a breakdown filter, else a ``ScopedDb`` over the filters."""
-    return ScopedDb(db, f) if f.breakdown else db
+@contextmanager
+def scoped(db: Db, f: Filters) -> Iterator[Db]:
+    """``db`` itself without a breakdown filter, else a ``ScopedDb`` over the filters
+    (its temporary tables dropped afterwards)."""
+    if not f.breakdown:
+        yield db
+        return
+    sdb = ScopedDb(db, f)
+    try:
+        yield sdb
+    finally:
+        sdb.close()
