@@ -135,8 +135,16 @@ class ScopedDb(Db):
         names = {n.lower() for n in _NAMES.findall(sql)}
         if not names:
             return super().fetch(sql, params)
-        made = [n for n in SHADOWED if n in names and n != "events"]
-        ctes = [f"{n} AS (SELECT * FROM {self._make(n)})" for n in made]
+        ctes = []
+        for n in SHADOWED:
+            if n not in names or n == "events":
+                continue
+            if n in ("an_daily", "an_hist"):  # one query reads one or two of their parts
+                self._make("an_scope")
+                select, _ = self._select(n)
+                ctes.append(f"{n} AS ({select})")
+            else:
+                ctes.append(f"{n} AS (SELECT * FROM {self._make(n)})")
         before: list[Any] = []
         if "events" in names:  # the live view: matching events of any day, read in place
             cond, before = self.filters.events_where("e")
