@@ -158,6 +158,7 @@ def generate(count: int, end_day: int, seed: int) -> Iterator[tuple[Any, ...]]:
                 install_id, 1, command, ok, ts, version, ms, err, plen, of, m, api,
                 json.dumps(flags), os_name, py, ci, where,
                 ts + (rng.randrange(2, 40) * DAY_MS if late else rng.randrange(100, 60_000)),
+                "github-actions" if ci else None, "script" if ci else "terminal",
             )  # fmt: skip
 
 

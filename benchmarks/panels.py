@@ -22,7 +22,7 @@ from rich.table import Table as RichTable
 from iconiq.server.analytics.db import Db
 from iconiq.server.analytics.metrics import METRICS
 from iconiq.server.analytics.query import Filters
-from iconiq.server.analytics.schema import TABLES
+from iconiq.server.analytics.rollups import TABLES
 from iconiq.server.calendar import DAY_MS
 from iconiq.server.storage.base import open_store
 

@@ -64,7 +64,9 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
         if settings.purge_interval > 0:
             tasks.append(asyncio.create_task(retention.run_periodically(store, settings)))
         if settings.fold_interval > 0:
-            from iconiq.server.analytics.fold import run_periodically as fold_periodically
+            from iconiq.server.analytics.rollups.folding import (
+                run_periodically as fold_periodically,
+            )
 
             tasks.append(asyncio.create_task(fold_periodically(store, settings.fold_interval)))
         try:

@@ -1,17 +1,19 @@
 """Validation of incoming v1 events (``iconiq.telemetry.schema``) into storable rows.
 
 Unknown fields are ignored and never stored. A rejected event gets one short
-reason that never echoes the value it was given. Closed fields (``error_type``,
-``output_format``, ``os``, ``ci``) take only the contract's values and ``python``
-only a "3.12" shape; open ones (``version``, ``command``, ``model_used``, at most
-32 ``flags``) are bounded in length and shape, and the analytics show only their
-top values (``analytics.top``).
+reason that never echoes the value it was given. The model is built from the
+contract (``FIELDS``): closed fields (``choice``: ``error_type``, ``output_format``,
+``os``, ``ci_provider``, ``invoked_by``) take only the contract's values, ``ci`` a
+bool and ``python`` only a "3.12" shape; open ones (``version``, ``command``,
+``model_used``, at most 32 ``flags``) are bounded in length and shape, and the
+analytics show only their top values (``analytics.top``). ``COLUMNS``, ``PG_TYPES``
+and ``Row.values`` are the contract's columns in the stores' insert order.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -19,73 +21,89 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    create_model,
 )
 
 from iconiq.server.calendar import DAY_MS
 from iconiq.telemetry.schema import (
-    ERROR_TYPES,
     FIELDS,
     MAX_BATCH_EVENTS,
-    MAX_FLAG_LENGTH,
-    MAX_FLAGS,
-    OS_NAMES,
-    OUTPUT_FORMATS,
-    SCHEMA_VERSION,
+    SERVER_FIELDS,
+    WIRE_FIELDS,
+    pattern,
 )
 
-INT32_MAX = 2**31 - 1
-TOKEN = r"^[A-Za-z0-9][A-Za-z0-9._+\-]*$"
-COMMAND = r"^[A-Za-z0-9][A-Za-z0-9._+\- ]*$"
-FLAG = r"^-{0,2}[A-Za-z0-9][A-Za-z0-9_\-]*$"
-# "3.12": a major version 2-9 and a minor of one or two digits (at most 800 values).
-PYTHON = r"^[2-9]\.[0-9]{1,2}$"
 
-
-def _token(field: str, pattern: str = TOKEN) -> Any:
-    limit = FIELDS[field][1]
+def _text(spec: dict[str, Any], shape: str, **extra: Any) -> Any:
     return Annotated[
-        str, StringConstraints(strict=True, min_length=1, max_length=limit, pattern=pattern)
+        str,
+        StringConstraints(strict=True, max_length=spec.get("max"), pattern=pattern(shape), **extra),
     ]
 
 
-Count = Annotated[int, Field(strict=True, ge=0, le=INT32_MAX)]
-Flag = Annotated[
-    str, StringConstraints(strict=True, min_length=1, max_length=MAX_FLAG_LENGTH, pattern=FLAG)
-]
-UUID_RE = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
-# Checked and lower-cased inside pydantic-core (no Python validator: ingest speed matters).
-Uuid = Annotated[str, StringConstraints(strict=True, pattern=UUID_RE, to_lower=True)]
-# Closed fields: a value outside the contract's list is rejected, never stored, so these
-# breakdowns can never hold more than a handful of values.
-ErrorType = Literal[ERROR_TYPES]  # type: ignore[valid-type]
-OutputFormat = Literal[OUTPUT_FORMATS]  # type: ignore[valid-type]
-OsName = Literal[OS_NAMES]  # type: ignore[valid-type]
-Python = Annotated[str, StringConstraints(strict=True, max_length=5, pattern=PYTHON)]
+def _annotation(spec: dict[str, Any]) -> Any:
+    """The pydantic type of one contract field (``iconiq.telemetry.schema``). Checks run
+    inside pydantic-core (no Python validators: ingest speed matters)."""
+    kind = spec["kind"]
+    if kind == "uuid":  # lower-cased, so one id is one key whatever its case
+        return Annotated[str, StringConstraints(strict=True, pattern=pattern("uuid"),
+                                                to_lower=True)]  # fmt: skip
+    if kind in ("command", "token"):
+        return _text(spec, kind, min_length=1)
+    if kind == "python":
+        return _text(spec, "python")
+    if kind == "bool":
+        return bool
+    if kind in ("schema", "timestamp"):
+        return Annotated[int, Field(ge=spec["min"], le=spec["max"])]
+    if kind == "count":
+        return Annotated[int, Field(strict=True, ge=spec["min"], le=spec["max"])]
+    if kind == "choice":
+        # Closed lists: a value outside is rejected, never stored, so these breakdowns
+        # can never hold more than a handful of values.
+        return Literal[spec["choices"]]  # type: ignore[valid-type]
+    if kind == "flags":
+        flag = _text({"max": spec["item_max"]}, "flag", min_length=1)
+        return Annotated[list[flag], Field(max_length=spec["max"])]  # type: ignore[valid-type]
+    raise ValueError(f"no validation for field kind {kind!r}")
 
 
-class Event(BaseModel):
-    """One telemetry event, wire format v1 (see docs/server.md)."""
+def _attribute(name: str) -> str:
+    """The model attribute of a field (``schema`` would shadow a BaseModel attribute)."""
+    return "schema_" if name == "schema" else name
 
-    model_config = ConfigDict(extra="ignore", strict=True)
 
-    event_id: Uuid
-    session_id: Uuid
-    install_id: Uuid
-    schema_: int = Field(alias="schema", ge=SCHEMA_VERSION, le=SCHEMA_VERSION)
-    command: _token("command", COMMAND)  # type: ignore[valid-type]
-    success: bool
-    timestamp: int = Field(ge=0, le=2**53)
-    version: _token("version")  # type: ignore[valid-type]
-    execution_time: Count | None = None
-    error_type: ErrorType | None = None
-    prompt_length: Count | None = None
-    output_format: OutputFormat | None = None
-    model_used: _token("model_used") | None = None  # type: ignore[valid-type]
-    api_time: Count | None = None
-    flags: list[Flag] = Field(default_factory=list, max_length=MAX_FLAGS)
-    os: OsName | None = None
-    python: Python | None = None
-    ci: bool | None = None
+def _model_fields() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in WIRE_FIELDS:
+        spec = FIELDS[name]
+        attribute = _attribute(name)
+        alias = name if attribute != name else None
+        kind = _annotation(spec)
+        if spec.get("required"):
+            out[attribute] = (kind, Field(alias=alias))
+        elif spec["kind"] == "flags":
+            out[attribute] = (kind, Field(default_factory=list, alias=alias))
+        else:
+            out[attribute] = (kind | None, Field(None, alias=alias))
+    return out
+
+
+if TYPE_CHECKING:
+
+    class Event(BaseModel):
+        """One telemetry event, wire format v1 (fields: ``iconiq.telemetry.schema``)."""
+
+        def __getattr__(self, name: str) -> Any: ...
+
+else:
+    Event = create_model(
+        "Event",
+        __config__=ConfigDict(extra="ignore", strict=True),
+        __doc__="One telemetry event, wire format v1 (fields: ``iconiq.telemetry.schema``).",
+        __module__=__name__,
+        **_model_fields(),
+    )
 
 
 class Batch(BaseModel):
@@ -96,12 +114,14 @@ class Batch(BaseModel):
     events: list[Event] = Field(max_length=MAX_BATCH_EVENTS)
 
 
-# Column order of the ``events`` table as the stores insert it.
-COLUMNS: tuple[str, ...] = (
-    "event_id", "session_id", "install_id", "schema", "command", "success", "timestamp",
-    "version", "execution_time", "error_type", "prompt_length", "output_format", "model_used",
-    "api_time", "flags", "os", "python", "ci", "country", "received_at",
-)  # fmt: skip
+# Column order of the ``events`` table as the stores insert it: the contract's order.
+COLUMNS: tuple[str, ...] = tuple(FIELDS)
+# PostgreSQL array types the insert casts each column's values to (``varchar(n)`` and
+# ``char(n)`` go through ``text``: an explicit cast to them would truncate silently).
+PG_TYPES: tuple[str, ...] = tuple(
+    "text" if FIELDS[c]["postgres"].startswith(("varchar", "char")) else FIELDS[c]["postgres"]
+    for c in COLUMNS
+)
 
 
 def _flags_json(flags: list[str]) -> str:
@@ -112,22 +132,37 @@ def _flags_json(flags: list[str]) -> str:
     return '["' + '", "'.join(flags) + '"]'
 
 
+def _values_function() -> Any:
+    """``Row.values``, written out from the contract: one tuple display of every column, as
+    fast as the hand-written function it replaces (the ingest path calls it per event)."""
+    parts = []
+    for name in COLUMNS:
+        if name in SERVER_FIELDS:
+            parts.append(f"row.{name}")
+        elif FIELDS[name]["kind"] == "flags":
+            parts.append(f"_flags_json(e.{name})")
+        else:
+            parts.append(f"e.{_attribute(name)}")
+    source = f"def values(row):\n    e = row.event\n    return ({', '.join(parts)},)\n"
+    namespace: dict[str, Any] = {"_flags_json": _flags_json}
+    exec(compile(source, "<iconiq.server.events.Row.values>", "exec"), namespace)  # noqa: S102
+    return namespace["values"]
+
+
+_values = _values_function()
+
+
 @dataclass(frozen=True)
 class Row:
-    """A validated event plus the server-side fields, ready to store."""
+    """A validated event plus the server-side fields (``SERVER_FIELDS``), ready to store."""
 
     event: Event
     country: str | None
     received_at: int
 
     def values(self) -> tuple[Any, ...]:
-        e = self.event
-        return (
-            e.event_id, e.session_id, e.install_id, e.schema_, e.command, e.success,
-            e.timestamp, e.version, e.execution_time, e.error_type, e.prompt_length,
-            e.output_format, e.model_used, e.api_time, _flags_json(e.flags), e.os, e.python,
-            e.ci, self.country, self.received_at,
-        )  # fmt: skip
+        """The ``COLUMNS`` values of this row."""
+        return _values(self)  # type: ignore[no-any-return]
 
 
 def _reason(exc: ValidationError) -> str:

@@ -65,6 +65,8 @@ def generated(n: int = 900, seed: int = 11) -> list[Row]:
             ci=rng.choice([True, False, None]), os=OS[who],
             flags=rng.choice([[], ["--prompt"], ["--prompt", "--model"]]),
             prompt_length=rng.choice([None, rng.randrange(1, 200)]),
+            ci_provider=rng.choice(["github-actions", "gitlab-ci", None]),
+            invoked_by=rng.choice(["terminal", "make", None]),
         ), COUNTRY[who]))  # fmt: skip
     return out
 
@@ -75,7 +77,8 @@ def matches(r: Row, name: str, value: str) -> bool:
         return (r.country or "unknown") == value
     if name == "ci":
         return {True: "ci", False: "interactive", None: "unknown"}[e.ci] == value
-    got = {"os": e.os, "model": e.model_used, "output_format": e.output_format}[name]
+    got = {"os": e.os, "model": e.model_used, "output_format": e.output_format,
+           "ci_provider": e.ci_provider, "invoked_by": e.invoked_by}[name]  # fmt: skip
     return (got or "(none)") == value
 
 
@@ -116,6 +119,7 @@ CASES = [
     ({"country": "unknown", "os": "(none)"}, True),
     ({"model": "local", "ci": "interactive"}, False),
     ({"output_format": "(none)"}, False),
+    ({"ci_provider": "github-actions", "invoked_by": "(none)"}, False),
 ]
 # Not comparable by design: retention cohorts ignore filters; live is per minute of "now".
 SKIP = {"cohorts", "live"}
@@ -159,7 +163,8 @@ def test_filter_values_are_checked() -> None:
     for bad in [{"country": "DEU"}, {"country": "D1"}, {"country": "<b>"}, {"os": "beos"},
                 {"os": "LINUX"}, {"model": "x" * 21}, {"model": "two words"},
                 {"model": "-flag"}, {"output_format": "gif"}, {"ci": "yes"},
-                {"ci": "(none)"}, {"country": "(none)"}]:  # fmt: skip
+                {"ci": "(none)"}, {"country": "(none)"}, {"ci_provider": "travis"},
+                {"invoked_by": "bash"}]:  # fmt: skip
         with pytest.raises(InvalidInput):
             Filters.parse(bad)
     f = Filters.parse({"country": "de", "os": "(none)", "model": "gpt-image-1", "ci": "ci",

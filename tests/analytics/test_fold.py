@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from iconiq.server.analytics import rollups
-from iconiq.server.analytics.schema import TABLES
+from iconiq.server.analytics.rollups import TABLES
 from iconiq.server.storage.base import Store, open_store
 from tests.analytics.seed import DAY_MS, install, ms, row
 from tests.analytics.test_rollup_exactness import random_events, rebuilt, snapshot
@@ -114,7 +114,7 @@ def test_a_rolled_back_fold_applies_nothing(store: Store) -> None:
 
 _DYING_FOLDER = """
     import os, sys
-    from iconiq.server.analytics import fold
+    from iconiq.server.analytics.rollups import folding as fold
     from iconiq.server.analytics.db import Db
     from iconiq.server.storage.base import open_store
 
@@ -161,9 +161,9 @@ def test_a_read_leaves_a_burst_too_large_to_fold_to_the_periodic_folder(
 ) -> None:
     """Below the limit a read folds everything (exact); above it, the read answers at once from
     the rollups as last folded, its note says so, and a later fold makes it exact again."""
-    from iconiq.server.analytics.fold import fold_for_read
     from iconiq.server.analytics.metrics import compute
     from iconiq.server.analytics.query import Filters
+    from iconiq.server.analytics.rollups.folding import fold_for_read
 
     rng = random.Random(5)
     start = ms("2026-03-02", 0)
@@ -180,7 +180,7 @@ def test_a_read_leaves_a_burst_too_large_to_fold_to_the_periodic_folder(
 
     store.insert([row(e, None) for e in random_events(rng, 40, start, 3)])
     f = Filters(start // DAY_MS, start // DAY_MS + 2)
-    from iconiq.server.analytics import fold as fold_mod
+    from iconiq.server.analytics.rollups import folding as fold_mod
 
     monkeypatch.setattr(fold_mod, "READ_FOLD_LIMIT", 1)
     with store.db() as db:

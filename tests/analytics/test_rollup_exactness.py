@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 from iconiq.server.analytics import rollups
-from iconiq.server.analytics.schema import TABLES
+from iconiq.server.analytics.rollups import TABLES
 from iconiq.server.storage.base import Store
 from tests.analytics.seed import DAY_MS, event, install, ms, row
 

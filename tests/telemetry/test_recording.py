@@ -38,7 +38,7 @@ def test_command_records_one_complete_event(spool_path: Path, noticed: Path) -> 
     result = cli("config", "path")
     assert result.returncode == 0, result.stderr
     [event] = events(spool_path)
-    assert set(event) == set(schema.FIELDS)
+    assert list(event) == list(schema.WIRE_FIELDS)
     assert event["command"] == "config" and event["success"] is True
     assert event["schema"] == 1 and event["error_type"] is None
     assert isinstance(event["execution_time"], int) and event["execution_time"] >= 0

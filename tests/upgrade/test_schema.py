@@ -30,7 +30,16 @@ RELEASES = sorted(Path(__file__).parent.glob("release-*"))
 NEWER = {
     "0002_revoked_sessions": {"revoked_sessions"},
     "analytics_0009_pseudonym_key": {"an_secrets"},
+    "0003_ci_provider_invoked_by": set(),
+    "analytics_0010_ci_provider_invoked_by": set(),
 }
+# Tables the newer migrations change, and the columns they append to each (the
+# triggers on ``events`` and their PostgreSQL functions are re-created with them).
+ALTERED = {
+    "events": ["ci_provider", "invoked_by"],
+    "an_pending": ["ci_provider", "invoked_by"],
+}
+ALTERED_FUNCTIONS = {"an_events_insert_fn", "an_events_delete_fn"}
 
 Schema = dict[tuple[str, str], Any]
 
@@ -91,7 +100,12 @@ def test_sqlite_fresh_schema_is_the_previous_releases(release: Path, tmp_path: P
     newer = set().union(*NEWER.values())
     assert {_owner(k, schema) for k in added} == newer
     assert not [k for k in reference if k not in schema]
-    assert {k: schema[k] for k in reference} == reference
+    same = [k for k in reference if _owner(k, reference) not in ALTERED]
+    assert {k: schema[k] for k in same} == {k: reference[k] for k in same}
+    for table, new_columns in ALTERED.items():  # the old columns, then the new ones
+        old, now = reference[("columns", table)], schema[("columns", table)]
+        assert now[: len(old)] == old, table
+        assert [c[1] for c in now[len(old) :]] == new_columns, table
 
     upgraded = tmp_path / "upgraded.db"
     shutil.copy(release / "server.db", upgraded)
@@ -140,8 +154,17 @@ def _pg_schema(url: str) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def _without_newer(schema: dict[str, list[tuple[Any, ...]]]) -> dict[str, list[tuple[Any, ...]]]:
+    """The schema less the newer migrations' tables, the columns of the tables they alter
+    and the trigger functions they re-create (checked on their own)."""
     newer = set().union(*NEWER.values())
-    return {k: [r for r in rows if r[0] not in newer] for k, rows in schema.items()}
+    out = {k: [r for r in rows if r[0] not in newer] for k, rows in schema.items()}
+    out["columns"] = [r for r in out["columns"] if r[0] not in ALTERED]
+    out["functions"] = [r for r in out["functions"] if r[0] not in ALTERED_FUNCTIONS]
+    return out
+
+
+def _altered_columns(schema: dict[str, list[tuple[Any, ...]]], table: str) -> list[tuple[Any, ...]]:
+    return [r for r in schema["columns"] if r[0] == table]
 
 
 @pytest.fixture
@@ -171,7 +194,13 @@ def test_postgres_fresh_schema_is_the_previous_releases(restored_release: str) -
         r[0] for rows in reference.values() for r in rows
     }
     assert added == set().union(*NEWER.values())
-    assert _without_newer(schema) == reference
+    assert _without_newer(schema) == _without_newer(reference)
+    for table, new_columns in ALTERED.items():  # the old columns, then the new ones
+        old, now = _altered_columns(reference, table), _altered_columns(schema, table)
+        assert now[: len(old)] == old, table
+        assert [c[1] for c in now[len(old) :]] == new_columns, table
+    functions = {r[0] for r in schema["functions"]}
+    assert ALTERED_FUNCTIONS <= functions
 
     assert _migrate(restored_release).split() == [w for name in NEWER for w in ("applied", name)]
     assert _pg_schema(restored_release) == schema

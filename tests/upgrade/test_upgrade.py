@@ -16,6 +16,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,19 @@ def _compare_with_fresh(upgraded: ServerHandle, fresh: ServerHandle, release: Pa
     for name in new:
         assert old[name] == new[name], name
     assert any(row["value"] == len(events) for row in new["summary"]["rows"])
+
+    # An event with the fields added since (ci_provider, invoked_by) reaches the upgraded
+    # database's rollups as it reaches a fresh one's.
+    late = {**events[-1], "event_id": str(uuid.uuid4()), "ci": True}
+    late.update(ci_provider="gitlab-ci", invoked_by="make")
+    assert _post(upgraded, [late]) == _post(fresh, [late]) == (1, 0)
+    for name, value in (("ci-providers", "gitlab-ci"), ("invoked-by", "make")):
+        answers = [
+            httpx.get(f"{srv.base_url}/v1/metrics/{name}?{RANGE}", headers=srv.headers()).json()
+            for srv in (upgraded, fresh)
+        ]
+        assert answers[0]["rows"] == answers[1]["rows"], name
+        assert [r["events"] for r in answers[0]["rows"] if value in r.values()] == [1], name
 
 
 @pytest.mark.slow

@@ -12,8 +12,8 @@ from dataclasses import dataclass, replace
 
 from iconiq.server.analytics import adoption, growth, performance, usage
 from iconiq.server.analytics.db import Db
-from iconiq.server.analytics.fold import READ_FOLD_LIMIT, fold_for_read
 from iconiq.server.analytics.query import Filters, Table, share
+from iconiq.server.analytics.rollups.folding import READ_FOLD_LIMIT, fold_for_read
 from iconiq.server.analytics.scope import scoped
 
 Compute = Callable[[Db, Filters], Table]
@@ -54,6 +54,16 @@ def summary(db: Db, f: Filters) -> Table:
     )
 
 
+def ci_providers(db: Db, f: Filters) -> Table:
+    """Events per CI service (``ci_provider``; runs outside CI are not in this breakdown)."""
+    return usage.breakdown(db, f, "ci_provider", "ci_provider")
+
+
+def invoked_by(db: Db, f: Filters) -> Table:
+    """Events per thing that started the command (``invoked_by``: terminal, make, npm, ...)."""
+    return usage.breakdown(db, f, "invoked_by", "invoked_by")
+
+
 _ALL = [
     Metric("summary", "Headline numbers", "overview", "table", summary),
     Metric("daily-active", "Daily active installs", "adoption", "line", adoption.daily_active),
@@ -72,6 +82,8 @@ _ALL = [
     Metric("ci-share", "CI vs interactive", "usage", "doughnut", usage.ci_share),
     Metric("operating-systems", "Operating systems", "usage", "doughnut",
            usage.operating_systems),
+    Metric("ci-providers", "CI services", "usage", "doughnut", ci_providers),
+    Metric("invoked-by", "Invoked by (terminal, build tools)", "usage", "doughnut", invoked_by),
     Metric("success-rate", "Success rate per day", "performance", "line",
            performance.success_rate, y="success_rate"),
     Metric("errors", "Errors by type", "performance", "hbar", performance.errors),

@@ -13,7 +13,7 @@ import math
 
 from iconiq.server.analytics.db import Db
 from iconiq.server.analytics.query import NONE, Filters, Table, share
-from iconiq.server.analytics.schema import bucket_bounds, bucket_value
+from iconiq.server.analytics.rollups.an_hist import bucket_bounds, bucket_value
 from iconiq.server.analytics.top import OTHER, ranked, top_and_other
 from iconiq.server.calendar import date_of, today, week_end, week_of, week_sql, week_start
 

@@ -4,7 +4,8 @@ A range is whole UTC days, both ends included. ``Filters.parse`` reads the
 query-string form shared by the API, the dashboard and the report:
 ``from``/``to`` (``YYYY-MM-DD``) or ``days`` (default 30, ending today),
 ``version`` and ``command``, and the breakdown filters of ``BREAKDOWNS``
-(``country``, ``os``, ``model``, ``output_format``, ``ci``): one value of a
+(``country``, ``os``, ``model``, ``output_format``, ``ci``, ``ci_provider``,
+``invoked_by``): one value of a
 breakdown, or ``(none)`` for the events without one. The rollups cannot cross
 dimensions, so a metric with a breakdown filter is computed over the matching
 events of the range (``scope``). ``top`` is not read from the query: it is the
@@ -22,10 +23,10 @@ from typing import Any
 from urllib.parse import quote
 
 from iconiq.errors import InvalidInput
-from iconiq.server.analytics.schema import DIMENSIONS
+from iconiq.server.analytics.rollups.an_daily import DIMENSIONS
 from iconiq.server.calendar import DAY_MS, EPOCH, date_of, today
 from iconiq.server.config import DEFAULT_TOP_VALUES
-from iconiq.telemetry.schema import FIELDS, OS_NAMES, OUTPUT_FORMATS
+from iconiq.telemetry.schema import CI_PROVIDERS, FIELDS, INVOKERS, OS_NAMES, OUTPUT_FORMATS
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366 * 5
@@ -84,9 +85,11 @@ class _Country(Breakdown):
 BREAKDOWNS: dict[str, Breakdown] = {
     "country": _Country("country", "Country", none=False),
     "os": Breakdown("os", "OS", OS_NAMES),
-    "model": Breakdown("model_used", "Model", longest=FIELDS["model_used"][1] or MAX_FILTER),
+    "model": Breakdown("model_used", "Model", longest=int(FIELDS["model_used"]["max"])),
     "output_format": Breakdown("output_format", "Output format", OUTPUT_FORMATS),
     "ci": Breakdown("ci", "CI", ("ci", "interactive", "unknown"), none=False),
+    "ci_provider": Breakdown("ci_provider", "CI provider", CI_PROVIDERS),
+    "invoked_by": Breakdown("invoked_by", "Invoked by", INVOKERS),
 }
 
 

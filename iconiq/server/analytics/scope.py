@@ -5,8 +5,8 @@ separately, per OS, so "events from Germany per OS" is not in them. With a
 breakdown filter, ``scoped(db, f)`` hands the metrics a ``Db`` whose queries start
 with common table expressions named like the rollup tables, built from the events of
 the range that match the filters by the very aggregation SQL the rollups are built
-with (``aggregates``; ``rollups.rebuild_sql``), kept in temporary tables for the
-duration of one metric::
+with (each rollup module's ``rows_from``, ``iconiq.server.analytics.rollups``), kept
+in temporary tables for the duration of one metric::
 
     CREATE TEMPORARY TABLE scope_<tag>_scope AS SELECT * FROM events WHERE <range, filters>
     CREATE TEMPORARY TABLE scope_<tag>_daily AS <an_daily rows of scope_<tag>_scope>
@@ -33,40 +33,21 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from iconiq.server.analytics.aggregates import (
-    DAILY_COLUMNS,
-    HIST_COLUMNS,
-    daily_selects,
-    hist_selects,
-)
 from iconiq.server.analytics.db import Db
 from iconiq.server.analytics.query import Filters
-from iconiq.server.calendar import DAY_MS, day_sql, week_end, week_of, week_sql, week_start
+from iconiq.server.analytics.rollups import an_active, an_daily, an_hist, an_install_days
+from iconiq.server.analytics.rollups.base import Rollup
+from iconiq.server.calendar import DAY_MS, week_end, week_of, week_start
 
 # Rollup tables a filtered query reads from the scoped events, in dependency order.
 SHADOWED = ("an_install_days", "an_daily", "an_hist", "an_active", "events")
 _NAMES = re.compile(r"\b(?:FROM|JOIN)\s+(" + "|".join(SHADOWED) + r")\b", re.IGNORECASE)
 _HINT = re.compile(r"\s+INDEXED BY \w+", re.IGNORECASE)  # no index on a CTE
-_FAIL = "CASE WHEN e.success THEN 0 ELSE 1 END"
 
 
-INSTALL_DAY_COLUMNS = ("install_id", "day", "version", "command", "events", "failures")
-ACTIVE_COLUMNS = ("period", "start", "version", "command", "installs")
-
-
-def _active_selects() -> list[str]:
-    """``an_active`` rows from ``an_install_days`` rows in ``{days}`` (the SQL of
-    ``rollups.ACTIVE_REBUILD``)."""
-    return [
-        "SELECT 'd', day, '', '', count(DISTINCT install_id) FROM {days} GROUP BY day",
-        "SELECT 'v', day, version, '', count(DISTINCT install_id) FROM {days}"
-        " GROUP BY day, version",
-        f"SELECT 'w', {week_sql('day')}, '', '', count(DISTINCT install_id)"
-        f" FROM {{days}} GROUP BY {week_sql('day')}",
-        "SELECT 'c', day, '', command, count(DISTINCT install_id) FROM {days}"
-        " GROUP BY day, command",
-        "SELECT 'x', day, version, command, count(*) FROM {days} GROUP BY day, version, command",
-    ]
+# The rollups derived from the matching events, by table name (``rows_from``: the very
+# SELECT each rollup is rebuilt and folded with).
+DERIVED: dict[str, Rollup] = {r.NAME: r for r in (an_install_days, an_daily, an_hist, an_active)}
 
 
 class ScopedDb(Db):
@@ -101,30 +82,16 @@ class ScopedDb(Db):
                     where += f" AND e.{column} = ?"
                     out.append(getattr(f, column))
             return f"SELECT * FROM events e WHERE {where}", out
-        src = self.made["an_scope"]
-        if name == "an_install_days":
-            body = (
-                f"SELECT e.install_id, {day_sql('e.timestamp')}, e.version, e.command,"
-                f" count(*), sum({_FAIL}) FROM {src} e GROUP BY 1, 2, 3, 4"
-            )
-            columns: tuple[str, ...] = INSTALL_DAY_COLUMNS
-        elif name == "an_daily":
-            body, columns = " UNION ALL ".join(daily_selects(self.dialect, src)), DAILY_COLUMNS
-        elif name == "an_hist":
-            body, columns = " UNION ALL ".join(hist_selects(self.dialect, src)), HIST_COLUMNS
-        else:
-            days = self.made["an_install_days"]
-            body = " UNION ALL ".join(s.format(days=days) for s in _active_selects())
-            columns = ACTIVE_COLUMNS
-        return f"WITH r ({', '.join(columns)}) AS ({body}) SELECT * FROM r", []
+        rollup = DERIVED[name]
+        body = rollup.rows_from(self.dialect, self.made["an_scope"])
+        columns = ", ".join(rollup.COLUMNS)
+        return f"WITH r ({columns}) AS ({body}) SELECT * FROM r", []
 
     def _make(self, name: str) -> str:
         """The temporary table holding ``name`` for these filters (made on first use)."""
         if name not in self.made:
             if name != "an_scope":
                 self._make("an_scope")
-            if name == "an_active":
-                self._make("an_install_days")
             select, params = self._select(name)
             temp = f"scope_{self.tag}_{name.removeprefix('an_')}"
             super().execute(f"CREATE TEMPORARY TABLE {temp} AS {select}", params)

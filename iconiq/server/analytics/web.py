@@ -34,9 +34,9 @@ from starlette.concurrency import run_in_threadpool
 from iconiq.errors import InvalidInput
 from iconiq.server import sessions
 from iconiq.server.analytics import assets, compare, scope, views
-from iconiq.server.analytics.fold import fold_for_read
 from iconiq.server.analytics.metrics import METRICS, SECTIONS, Metric
 from iconiq.server.analytics.query import BREAKDOWNS, Filters, Table
+from iconiq.server.analytics.rollups.folding import fold_for_read
 from iconiq.server.analytics.top import ranked
 from iconiq.server.calendar import date_of, today, week_end, week_of
 from iconiq.server.security import (

@@ -22,20 +22,16 @@ from psycopg_pool import ConnectionPool
 from iconiq.errors import NetworkError
 from iconiq.server.analytics import rollups
 from iconiq.server.analytics.db import Db, Dialect
-from iconiq.server.events import COLUMNS, Row
+from iconiq.server.events import COLUMNS, PG_TYPES, Row
 from iconiq.server.storage.base import unique_rows
 from iconiq.server.storage.migrations import migrate_postgres
 from iconiq.server.storage.migrations.postgres import MIGRATIONS
 
 PARTITION_LOCK_KEY = 0x1C0_0002
 RETENTION_LOCK_KEY = 0x1C0_0003
-_TYPES = (
-    "uuid", "uuid", "uuid", "int", "text", "bool", "bigint", "text", "int", "text", "int",
-    "text", "text", "int", "jsonb", "text", "text", "bool", "text", "bigint",
-)  # fmt: skip
 _INSERT = (
     "WITH input AS (SELECT * FROM unnest("
-    + ", ".join(f"%s::{t}[]" for t in _TYPES)
+    + ", ".join(f"%s::{t}[]" for t in PG_TYPES)
     + f") AS t({', '.join(COLUMNS)})),"
     " claimed AS (INSERT INTO event_ids (event_id, timestamp)"
     " SELECT event_id, timestamp FROM input ON CONFLICT DO NOTHING RETURNING event_id)"

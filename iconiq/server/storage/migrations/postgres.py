@@ -315,6 +315,47 @@ _ACTIVE = (
 )
 
 
+# 0003_ci_provider_invoked_by: two closed-list event fields (which CI service, what started
+# the command); NULL in the events stored before. On the partitioned table, so every
+# monthly partition gains them too.
+_EVENT_CONTEXT = (
+    "ALTER TABLE events ADD COLUMN ci_provider varchar(20), ADD COLUMN invoked_by varchar(20)",
+)
+
+# analytics_0010_ci_provider_invoked_by: an_pending carries them to the rollups (an_daily
+# breakdowns); the trigger functions copy them.
+_PENDING_CONTEXT = (
+    *_DROP_TRIGGERS,
+    "ALTER TABLE an_pending ADD COLUMN ci_provider text, ADD COLUMN invoked_by text",
+    (
+        "CREATE OR REPLACE FUNCTION an_events_insert_fn() RETURNS trigger LANGUAGE plpgsql AS "
+        "$fn$\nBEGIN\nINSERT INTO an_pending (sign, install_id, command, success, timestamp, "
+        "version, execution_time, error_type, prompt_length, output_format, model_used, "
+        "api_time, flags, os, ci, country, ci_provider, invoked_by) SELECT 1, install_id, "
+        "command, success, timestamp, version, execution_time, error_type, prompt_length, "
+        "output_format, model_used, api_time, flags, os, ci, country, ci_provider, invoked_by "
+        "FROM new_rows;\nRETURN NULL;\nEND\n$fn$"
+    ),
+    (
+        "CREATE TRIGGER an_events_insert AFTER INSERT ON events REFERENCING NEW TABLE AS "
+        "new_rows FOR EACH STATEMENT EXECUTE FUNCTION an_events_insert_fn()"
+    ),
+    (
+        "CREATE OR REPLACE FUNCTION an_events_delete_fn() RETURNS trigger LANGUAGE plpgsql AS "
+        "$fn$\nBEGIN\nINSERT INTO an_pending (sign, install_id, command, success, timestamp, "
+        "version, execution_time, error_type, prompt_length, output_format, model_used, "
+        "api_time, flags, os, ci, country, ci_provider, invoked_by) SELECT -1, install_id, "
+        "command, success, timestamp, version, execution_time, error_type, prompt_length, "
+        "output_format, model_used, api_time, flags, os, ci, country, ci_provider, invoked_by "
+        "FROM old_rows;\nRETURN NULL;\nEND\n$fn$"
+    ),
+    (
+        "CREATE TRIGGER an_events_delete AFTER DELETE ON events REFERENCING OLD TABLE AS "
+        "old_rows FOR EACH STATEMENT EXECUTE FUNCTION an_events_delete_fn()"
+    ),
+)
+
+
 def _pseudonym_key(conn: Any) -> None:
     """``an_secrets`` and a fresh random key for install pseudonyms."""
     conn.execute("CREATE TABLE an_secrets (name text PRIMARY KEY, value text NOT NULL)")
@@ -344,4 +385,8 @@ MIGRATIONS: list[Migration] = [
     Migration("analytics_0008_deferred_rollups", _RETRIGGER),
     # The key of the install pseudonyms analytics show instead of install ids.
     Migration("analytics_0009_pseudonym_key", _pseudonym_key),
+    # Events gain ci_provider and invoked_by (closed lists).
+    Migration("0003_ci_provider_invoked_by", _EVENT_CONTEXT),
+    # an_pending and its trigger functions carry them to the rollups.
+    Migration("analytics_0010_ci_provider_invoked_by", _PENDING_CONTEXT),
 ]

@@ -289,6 +289,40 @@ _ACTIVE = (
 )
 
 
+# 0003_ci_provider_invoked_by: two closed-list event fields (which CI service, what started
+# the command); NULL in the events stored before.
+_EVENT_CONTEXT = (
+    "ALTER TABLE events ADD COLUMN ci_provider TEXT",
+    "ALTER TABLE events ADD COLUMN invoked_by TEXT",
+)
+
+# analytics_0010_ci_provider_invoked_by: an_pending carries them to the rollups (an_daily
+# breakdowns); the triggers copy them.
+_PENDING_CONTEXT = (
+    *_DROP_TRIGGERS,
+    "ALTER TABLE an_pending ADD COLUMN ci_provider TEXT",
+    "ALTER TABLE an_pending ADD COLUMN invoked_by TEXT",
+    (
+        "CREATE TRIGGER an_events_insert AFTER INSERT ON events BEGIN\nINSERT INTO an_pending "
+        "(sign, install_id, command, success, timestamp, version, execution_time, error_type, "
+        "prompt_length, output_format, model_used, api_time, flags, os, ci, country, "
+        "ci_provider, invoked_by) VALUES (1, NEW.install_id, NEW.command, NEW.success, "
+        "NEW.timestamp, NEW.version, NEW.execution_time, NEW.error_type, NEW.prompt_length, "
+        "NEW.output_format, NEW.model_used, NEW.api_time, NEW.flags, NEW.os, NEW.ci, "
+        "NEW.country, NEW.ci_provider, NEW.invoked_by);\nEND"
+    ),
+    (
+        "CREATE TRIGGER an_events_delete AFTER DELETE ON events BEGIN\nINSERT INTO an_pending "
+        "(sign, install_id, command, success, timestamp, version, execution_time, error_type, "
+        "prompt_length, output_format, model_used, api_time, flags, os, ci, country, "
+        "ci_provider, invoked_by) VALUES (-1, OLD.install_id, OLD.command, OLD.success, "
+        "OLD.timestamp, OLD.version, OLD.execution_time, OLD.error_type, OLD.prompt_length, "
+        "OLD.output_format, OLD.model_used, OLD.api_time, OLD.flags, OLD.os, OLD.ci, "
+        "OLD.country, OLD.ci_provider, OLD.invoked_by);\nEND"
+    ),
+)
+
+
 def _pseudonym_key(conn: Any) -> None:
     """``an_secrets`` and a fresh random key for install pseudonyms."""
     conn.execute("CREATE TABLE an_secrets (name text PRIMARY KEY, value text NOT NULL)")
@@ -318,4 +352,8 @@ MIGRATIONS: list[Migration] = [
     Migration("analytics_0008_deferred_rollups", _RETRIGGER),
     # The key of the install pseudonyms analytics show instead of install ids.
     Migration("analytics_0009_pseudonym_key", _pseudonym_key),
+    # Events gain ci_provider and invoked_by (closed lists).
+    Migration("0003_ci_provider_invoked_by", _EVENT_CONTEXT),
+    # an_pending and its triggers carry them to the rollups.
+    Migration("analytics_0010_ci_provider_invoked_by", _PENDING_CONTEXT),
 ]

@@ -3,13 +3,19 @@
 ``fold(db)`` runs in its own transaction (or inside the caller's, if
 one is open) and one folder at a time: PostgreSQL takes a transaction-level
 advisory lock, SQLite the database write lock (``BEGIN IMMEDIATE``). It moves
-the pending rows into per-session temporary tables (PostgreSQL: ``DELETE ...
-RETURNING``, which sees only committed rows, so those of transactions still
-inserting stay for the next fold), then applies them set-based
-(``fold_sql``). Taking the rows and applying them commit together: a fold that
-fails or dies part-way leaves the pending rows where they were and the rollups
-untouched. Every metric read folds first; the server also folds every few
-seconds (``run_periodically``).
+the pending rows into per-session temporary tables (``pending.take``), then
+applies them set-based: every rollup's ``add`` over the stored rows (reverse
+``ROLLUPS`` order), then every rollup's ``remove`` over the removed ones
+(``ROLLUPS`` order). Added before removed: counts never go below their final
+value in between, and every removed event is either already counted or among the
+added ones, so each step starts from the rollups of a real set of events. Only
+one fold runs at a time, so a rollup's "first event of this install that
+day/week" checks see every earlier fold's work and no other writer's.
+
+Taking the rows and applying them commit together: a fold that fails or dies
+part-way leaves the pending rows where they were and the rollups untouched.
+Every metric read folds first; the server also folds every few seconds
+(``run_periodically``).
 """
 
 from __future__ import annotations
@@ -20,14 +26,12 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from iconiq.server.analytics import fold_sql
 from iconiq.server.analytics.db import Db
-from iconiq.server.analytics.triggers import PENDING_COLUMNS
+from iconiq.server.analytics.rollups import pending
+from iconiq.server.analytics.rollups.tables import ROLLUPS
 
 # Arbitrary constant shared by every iconiq-server: "one rollup folder at a time".
 FOLD_LOCK_KEY = 0x1C0_0004
-_TEMP = ("an_fold_added", "an_fold_removed")
-_COLS = ", ".join(("id", "sign", *PENDING_COLUMNS))
 # Fewer pending rows than this: skip ANALYZE of the temporary tables.
 _ANALYZE_AT = 1000
 # A read folds what is pending itself (answers exact as of the read) unless a flood left
@@ -35,7 +39,7 @@ _ANALYZE_AT = 1000
 # periodic folder catches up, so no reader waits seconds on someone else's upload burst.
 READ_FOLD_LIMIT = 2_000
 
-log = logging.getLogger("iconiq.server.analytics.fold")
+log = logging.getLogger(__name__)
 
 
 def fold(db: Db, wait: bool = True) -> int:
@@ -53,12 +57,12 @@ def fold_for_read(db: Db, limit: int | None = None) -> int:
     """Fold before a read; how many pending rows were left to the periodic folder (0: none,
     the answer is exact as of the read). ``limit`` defaults to ``READ_FOLD_LIMIT``."""
     limit = READ_FOLD_LIMIT if limit is None else limit
-    count = f"SELECT count(*) FROM (SELECT 1 FROM an_pending LIMIT {int(limit) + 1}) AS p"
+    count = "SELECT count(*) FROM (SELECT 1 FROM an_pending LIMIT ?) AS p"
     if db.postgres and not db.in_transaction:
         with db.transaction():  # end the read's transaction before folding in its own
-            backlog = int(db.scalar(count))
+            backlog = int(db.scalar(count, (int(limit) + 1,)))
     else:
-        backlog = int(db.scalar(count))
+        backlog = int(db.scalar(count, (int(limit) + 1,)))
     if backlog > limit:
         return backlog
     fold(db)
@@ -70,9 +74,17 @@ def lock(db: Db, wait: bool = True) -> bool:
     if not db.postgres:
         return True
     if wait:
-        db.execute(f"SELECT pg_advisory_xact_lock({FOLD_LOCK_KEY})")
+        db.execute("SELECT pg_advisory_xact_lock(?)", (FOLD_LOCK_KEY,))
         return True
-    return bool(db.scalar(f"SELECT pg_try_advisory_xact_lock({FOLD_LOCK_KEY})"))
+    return bool(db.scalar("SELECT pg_try_advisory_xact_lock(?)", (FOLD_LOCK_KEY,)))
+
+
+def statements(dialect: str) -> tuple[list[str], list[str]]:
+    """(the statements adding the rows of ``pending.ADDED``, those removing the rows of
+    ``pending.REMOVED``), in the order they must run."""
+    added = [s for r in reversed(ROLLUPS) for s in r.add(dialect, pending.ADDED)]
+    removed = [s for r in ROLLUPS for s in r.remove(dialect, pending.REMOVED)]
+    return added, removed
 
 
 def apply_pending(db: Db, wait: bool = True) -> int:
@@ -81,48 +93,19 @@ def apply_pending(db: Db, wait: bool = True) -> int:
         return 0
     if not lock(db, wait):
         return 0
-    _take(db)
+    pending.take(db)
     n = 0
-    for table, statements in zip(
-        _TEMP,
-        (fold_sql.added(db.dialect, _TEMP[0]), fold_sql.removed(db.dialect, _TEMP[1])),
-        strict=True,
-    ):
+    for table, steps in zip((pending.ADDED, pending.REMOVED), statements(db.dialect), strict=True):
         rows = int(db.scalar(f"SELECT count(*) FROM {table}"))
         if not rows:
             continue
         n += rows
         if db.postgres and rows >= _ANALYZE_AT:
             db.execute(f"ANALYZE {table}")
-        for statement in statements:
+        for statement in steps:
             db.execute(statement)
         db.execute(f"DELETE FROM {table}")
     return n
-
-
-def _take(db: Db) -> None:
-    """Move the pending rows into the (emptied) temporary tables, by sign."""
-    for table in _TEMP:
-        if db.postgres:
-            db.execute(
-                f"CREATE TEMP TABLE IF NOT EXISTS {table} (LIKE an_pending) ON COMMIT DELETE ROWS",
-            )  # fmt: skip
-        else:
-            db.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} AS"
-                    " SELECT * FROM an_pending WHERE 0")  # fmt: skip
-        db.execute(f"DELETE FROM {table}")
-    if db.postgres:
-        db.execute(
-            f"WITH taken AS (DELETE FROM an_pending RETURNING {_COLS}),"
-            f" plus AS (INSERT INTO {_TEMP[0]} ({_COLS}) SELECT {_COLS} FROM taken"
-            f" WHERE sign > 0) INSERT INTO {_TEMP[1]} ({_COLS})"
-            f" SELECT {_COLS} FROM taken WHERE sign < 0",
-        )  # fmt: skip
-        return
-    for table, cond in zip(_TEMP, ("sign > 0", "sign < 0"), strict=True):
-        db.execute(f"INSERT INTO temp.{table} ({_COLS})"
-                f" SELECT {_COLS} FROM an_pending WHERE {cond}")  # fmt: skip
-    db.execute("DELETE FROM an_pending")
 
 
 def fold_store(store: Any, wait: bool = True) -> int:
