@@ -377,7 +377,8 @@ def test_kpi_cards_compare_with_the_previous_period(tab: Tab, server: ServerHand
         points = f"{rate['change'] * 100:+.1f}".rstrip("0").rstrip(".")
         assert shown.inner_text() == f"{points} pts", shown.inner_text()
     top = page.locator("#panel-summary .card[data-metric=top_command] .delta")
-    assert top.inner_text().strip() in ("= no change", "– no change to show")
+    same = rows["top_command"]["value"] == rows["top_command"]["previous"]
+    assert top.inner_text().split() == (["=", "unchanged"] if same else ["↔", "changed"])
     assert tab.problems == []
 
 

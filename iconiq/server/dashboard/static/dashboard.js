@@ -349,7 +349,12 @@
       value.className = "value";
       value.textContent = shown.value;
       div.append(label, value);
-      if (period && "previous" in r) {
+      if (period && "previous" in r && (r.previous === null || r.previous === undefined)) {
+        const vs = document.createElement("span");
+        vs.className = "vs";
+        vs.textContent = "no data in the " + period;
+        div.append(vs);
+      } else if (period && "previous" in r) {
         const d = F.delta(name, r.value, r.previous, r.change, r.change_kind);
         const delta = document.createElement("span");
         delta.className = "delta " + d.direction + (d.tone ? " " + d.tone : "");
@@ -362,8 +367,7 @@
         text.textContent = d.text;
         const vs = document.createElement("span");
         vs.className = "vs";
-        vs.textContent = r.previous === null || r.previous === undefined
-          ? "nothing to compare in the " + period : "vs " + F.card(name, r.previous).value + " in the " + period;
+        vs.textContent = "vs " + F.card(name, r.previous).value + " in the " + period;
         delta.append(arrow, " ", text);
         div.append(delta, vs);
       }

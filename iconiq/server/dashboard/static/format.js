@@ -88,8 +88,11 @@
       if (typeof value === "number" && previous === 0 && value > 0) {
         return { arrow: "▲", text: "up from none", direction: "up", tone: better ? (better === "up" ? "good" : "bad") : "" };
       }
-      return { arrow: "–", text: previous === null || previous === undefined ? "no earlier data" : "no change to show",
-        direction: "flat", tone: "" };
+      if (typeof value === "string" || typeof previous === "string") {  // the top command
+        return value === previous ? { arrow: "=", text: "unchanged", direction: "flat", tone: "" }
+          : { arrow: "↔", text: "changed", direction: "flat", tone: "" };
+      }
+      return { arrow: "=", text: "no change", direction: "flat", tone: "" };
     }
     if (change === 0) { return { arrow: "=", text: "no change", direction: "flat", tone: "" }; }
     const direction = change > 0 ? "up" : "down";
