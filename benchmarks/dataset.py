@@ -187,7 +187,8 @@ def load_postgres(url: str, rows: Iterator[tuple[Any, ...]], end_day: int) -> No
 
     store = PostgresStore(url, pool_size=1)
     first = (end_day - DAYS) * DAY_MS
-    store.ensure_partitions(list(range(first, (end_day + 2) * DAY_MS, 20 * DAY_MS)))
+    last = (end_day + 2) * DAY_MS - 1  # every month up to here, the last one too
+    store.ensure_partitions([*range(first, last, 20 * DAY_MS), last])
     store.close()
     with psycopg.connect(url) as conn:
         with rollups.suspended_triggers(Db(conn, "postgres")):
