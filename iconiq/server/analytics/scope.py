@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from iconiq.server.analytics.db import Db
@@ -153,5 +153,10 @@ def scoped(db: Db, f: Filters) -> Iterator[Db]:
     sdb = ScopedDb(db, f)
     try:
         yield sdb
-    finally:
-        sdb.close()
+    except BaseException:
+        # The first error is the one to see: a failed PostgreSQL transaction refuses the
+        # DROP (and its rollback drops the tables); SQLite drops them here.
+        with suppress(Exception):
+            sdb.close()
+        raise
+    sdb.close()
