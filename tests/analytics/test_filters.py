@@ -290,3 +290,20 @@ def test_summary_compares_with_the_previous_period(server: ServerHandle) -> None
     assert rows["top_command"]["change"] is None and rows["top_command"]["change_kind"] is None
     # Without compare=previous the answer is the plain table.
     assert get(server, "/v1/metrics/summary", days="14").json()["columns"] == ["metric", "value"]
+
+
+def test_a_filtered_metric_leaves_no_temporary_table_behind(store: Store) -> None:
+    store.insert(generated(200))
+    f = Filters.parse({"days": "30", "country": "DE"})
+    with store.db() as db:
+        for name in ("summary", "daily-active", "errors", "heavy-installs"):
+            assert compute(db, name, f).rows
+        if db.postgres:
+            left = db.scalar(
+                "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'scope\\_%' ESCAPE '\\'"
+            )
+        else:
+            left = db.scalar(
+                "SELECT count(*) FROM temp.sqlite_master WHERE name LIKE 'scope\\_%' ESCAPE '\\'"
+            )
+    assert left == 0
