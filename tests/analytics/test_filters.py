@@ -38,6 +38,7 @@ OS = {n: ["linux", "darwin", "windows", None][(n // 4) % 4] for n in range(INSTA
 BREAKDOWN_METRICS = {
     "output-formats": "share", "models": "share", "operating-systems": "share",
     "ci-share": "share", "countries": "share", "errors": "share_of_failures",
+    "ci-providers": "share", "invoked-by": "share",
 }  # fmt: skip
 
 

@@ -61,6 +61,8 @@ CLICKABLE = {
     "models": "model",
     "output-formats": "output_format",
     "ci-share": "ci",
+    "ci-providers": "ci_provider",
+    "invoked-by": "invoked_by",
     "commands": "command",
 }
 OVERVIEW = ("summary", "daily-active", "commands", "success-rate", "errors", "execution-time")
