@@ -23,6 +23,7 @@ SHOWN: tuple[tuple[str, int], ...] = (
     ("api-time", 10),
     ("feature-gaps", 10),
     ("heavy-installs", 10),
+    ("release-health", 10),
 )
 
 
@@ -49,6 +50,9 @@ def render(tables: dict[str, Table], f: Filters, console: Console) -> None:
     console.print(f"[bold]iconiq usage report[/bold]  {scope}")
     for name, limit in SHOWN:
         table = tables[name]
+        if name == "release-health":
+            render_releases(table, limit, console)
+            continue
         out = RichTable(title=METRICS[name].title, title_justify="left", expand=False)
         for column in table.columns:
             numeric = any(
@@ -63,6 +67,64 @@ def render(tables: dict[str, Table], f: Filters, console: Console) -> None:
         console.print(out)
         if table.note:
             console.print(f"[dim]{table.note}[/dim]")
+
+
+def _percent(rate: Any) -> str:
+    return "—" if rate is None else f"{rate * 100:.1f} %"
+
+
+def _rich(title: str, columns: dict[str, str], rows: list[list[str]]) -> RichTable:
+    out = RichTable(title=title, title_justify="left", expand=False)
+    for column, justify in columns.items():
+        out.add_column(column, justify="right" if justify == "r" else "left")
+    for row in rows:
+        out.add_row(*row)
+    return out
+
+
+def render_releases(table: Table, limit: int, console: Console) -> None:
+    """The "Release health" section: versions (newest first), then the regressions."""
+    if not table.rows:
+        console.print("[dim]Release health: no events in this range[/dim]")
+        return
+    versions = [
+        [
+            r["version"],
+            r["first_seen"],
+            f"{r['installs']:,}",
+            f"{r['events']:,}",
+            f"{_percent(r['success_rate'])}"
+            f" ({_percent(r['success_low'])}–{_percent(r['success_high'])})",
+            r["baseline"] or "—",
+            str(r["regressions"]),
+        ]
+        for r in table.records()[:limit]
+    ]
+    columns = {"version": "l", "first seen": "l", "installs": "r", "events": "r",
+               "success (95 % interval)": "r", "previous": "l", "regressions": "r"}  # fmt: skip
+    console.print(_rich("Release health", columns, versions))
+    regressions = [
+        [
+            r["command"],
+            r["version"],
+            _percent(r["failure_rate"]),
+            r["baseline"],
+            _percent(r["baseline_failure_rate"]),
+            f"{r['runs']:,} / {r['baseline_runs']:,}",
+            "< 0.0001" if r["p_value"] < 0.0001 else f"{r['p_value']:.2g}",
+        ]
+        for r in table.parts["regressions"].records()
+    ]
+    if regressions:
+        columns = {"command": "l", "version": "l", "failure rate": "r", "previous": "l",
+                   "its failure rate": "r", "runs (both)": "r", "p-value": "r"}  # fmt: skip
+        console.print(_rich("Regressions", columns, regressions))
+    else:
+        console.print(
+            "No regressions: no command fails significantly more often than in the version before."
+        )
+    if table.note:
+        console.print(f"[dim]{table.note}[/dim]")
 
 
 def report(
@@ -83,7 +145,7 @@ def report(
     command: Annotated[str | None, typer.Option("--command", help="Only this command.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
-    """Print the headline usage metrics (adoption, usage, performance, growth)."""
+    """Print the headline usage metrics (adoption, usage, performance, releases, growth)."""
     from iconiq.server.config import ServerSettings
 
     args = {"days": str(days), "from": start or "", "to": end or "",
@@ -97,6 +159,8 @@ def report(
             "filters": f.describe(),
             "metrics": {name: t.records() for name, t in tables.items()},
         }
+        for name, t in tables.items():  # e.g. "release-health.regressions"
+            payload["metrics"].update({f"{name}.{k}": p.records() for k, p in t.parts.items()})
         typer.echo(json.dumps(payload, indent=2, default=str))
         return
     render(tables, f, Console())

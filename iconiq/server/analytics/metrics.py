@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from iconiq.server.analytics import adoption, growth, performance, usage
+from iconiq.server.analytics import adoption, growth, performance, releases, usage
 from iconiq.server.analytics.db import Db
 from iconiq.server.analytics.query import Filters, Table, share
 from iconiq.server.analytics.rollups.folding import READ_FOLD_LIMIT, fold_for_read
@@ -24,7 +24,7 @@ class Metric:
     name: str
     title: str
     section: str
-    chart: str  # line | lines | bar | hbar | doughnut | stacked | heatmap | cohort | table
+    chart: str  # line, lines, bar, hbar, doughnut, stacked, heatmap, cohort, releases, table
     compute: Compute
     y: str = ""  # the column a chart plots (default: the second one)
 
@@ -92,6 +92,7 @@ _ALL = [
     Metric("api-time", "Image API time (ms)", "performance", "table", performance.api_time),
     Metric("latency-over-time", "Latency percentiles over time (ms)", "performance", "lines",
            performance.latency_over_time),
+    Metric("release-health", "Release health", "releases", "releases", releases.release_health),
     Metric("cohorts", "Weekly retention cohorts", "growth", "cohort", growth.cohorts),
     Metric("heavy-installs", "Heaviest installs (paid-plan candidates)", "growth", "table",
            growth.heavy_installs),
@@ -119,7 +120,7 @@ def folding(compute: Compute) -> Compute:
 
 
 METRICS: dict[str, Metric] = {m.name: replace(m, compute=folding(m.compute)) for m in _ALL}
-SECTIONS = ("overview", "adoption", "usage", "performance", "growth", "live")
+SECTIONS = ("overview", "adoption", "usage", "performance", "releases", "growth", "live")
 
 
 def compute(db: Db, name: str, f: Filters) -> Table:

@@ -218,11 +218,13 @@ class Filters:
 
 @dataclass
 class Table:
-    """A metric's answer: named columns and rows of plain values."""
+    """A metric's answer: named columns and rows of plain values; ``parts``, further named
+    tables that belong to the answer (e.g. release health's ``regressions``)."""
 
     columns: list[str]
     rows: list[list[Any]] = field(default_factory=list)
     note: str | None = None
+    parts: dict[str, Table] = field(default_factory=dict)
 
     def records(self) -> list[dict[str, Any]]:
         return [dict(zip(self.columns, r, strict=True)) for r in self.rows]

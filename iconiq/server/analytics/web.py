@@ -33,7 +33,7 @@ from starlette.concurrency import run_in_threadpool
 
 from iconiq.errors import InvalidInput
 from iconiq.server import sessions
-from iconiq.server.analytics import assets, compare, scope, views
+from iconiq.server.analytics import assets, compare, releases, scope, views
 from iconiq.server.analytics.metrics import METRICS, SECTIONS, Metric
 from iconiq.server.analytics.query import BREAKDOWNS, Filters, Table
 from iconiq.server.analytics.rollups.folding import fold_for_read
@@ -112,6 +112,7 @@ def as_json(metric: Metric, f: Filters, table: Table, ms: float) -> dict[str, An
         "rows": table.records(),
         "note": table.note,
         "compute_ms": ms,
+        **{name: part.records() for name, part in table.parts.items()},
     }
     if "previous" in table.columns:
         before = f.previous().describe()
@@ -148,6 +149,11 @@ def metric_response(request: Request, name: str) -> Response:
     except InvalidInput as exc:
         return _bad(str(exc))
     table, ms = run_metric(request, metric, f, previous)
+    part = request.query_params.get("part")
+    if part is not None:  # one further table of the answer alone (see Table.parts)
+        if part not in table.parts:
+            return _bad(f"part must be one of: {', '.join(table.parts) or '(none)'}"[:200])
+        table, name = table.parts[part], f"{name}-{part}"
     if fmt == "csv":
         return Response(
             as_csv(table),
@@ -189,6 +195,13 @@ def chips(f: Filters) -> list[dict[str, str]]:
     return out
 
 
+def release_markers(request: Request, f: Filters) -> list[dict[str, str]]:
+    """Release dates in the range, for the markers on the time charts (``releases.markers``)."""
+    with request.app.state.store.db() as db:
+        fold_for_read(db)
+        return releases.markers(db, f)
+
+
 def _refused(refusal: Refusal, as_json: bool = False) -> Response:
     if as_json:
         return JSONResponse(
@@ -217,9 +230,15 @@ def page(request: Request, section: str) -> Response:
     for metric in section_metrics(section):
         table, ms = run_metric(request, metric, f, previous=metric.name == "summary")
         panels.append(views.panel(metric, table, ms, as_json(metric, f, table, ms)))
+    marks = release_markers(request, f) if section != "live" else []
     if fmt == "json":
         return JSONResponse(
-            {"section": section, "filters": f.describe(), "panels": [p["data"] for p in panels]}
+            {
+                "section": section,
+                "filters": f.describe(),
+                "panels": [p["data"] for p in panels],
+                "releases": marks,
+            }
         )
     html = assets.render(
         "dashboard.html",
@@ -234,6 +253,7 @@ def page(request: Request, section: str) -> Response:
         clickable=CLICKABLE,
         kept="&".join(p for p in f.query_string().split("&") if not p.startswith(("from=", "to="))),
         last_week_partial=week_end(week_of(f.end)) >= min(f.end + 1, today()),
+        releases=marks,
         json=lambda v: json.dumps(v, default=str).replace("</", "<\\/"),
     )
     return HTMLResponse(html)
