@@ -32,7 +32,7 @@ from tests.support.server import ServerHandle, running_server
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "layout"
-PAGES = ["/", "/adoption", "/usage", "/performance", "/growth", "/live"]
+PAGES = ["/", "/adoption", "/usage", "/performance", "/releases", "/growth", "/live"]
 # Every breakdown filter at once: the chips must fit a phone too.
 FILTERED = "/usage?country=DE&os=linux&model=dall-e-3&output_format=(none)&ci=interactive"
 SIZES = {"laptop": (1440, 900), "phone": (390, 844)}
