@@ -19,7 +19,11 @@ wait on the network); a run is cut at ``--cap`` seconds and shown as ``>cap``.
 ``PYTHONPATH``), measured in the same rounds. Bytecode is cached under a
 temporary ``PYTHONPYCACHEPREFIX`` (as an installed package is; this machine sets
 ``PYTHONDONTWRITEBYTECODE``, which makes every run compile the iconiq modules it
-imports again: ``--compile-every-run`` keeps that, as earlier runs measured).
+imports again: ``--compile-every-run`` keeps that, as earlier runs measured). ``--no-site`` runs
+every job with ``python -S`` and its packages on ``PYTHONPATH``: no ``.pth`` file
+runs first, as in an environment where iconiq is installed rather than installed
+in editable mode (whose finder imports ``pathlib`` into every process, hiding what
+the hooks' own ``pathlib`` import costs a host that has not loaded it).
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ SLOW_RUNS = 3
 PEERS = ["none", "iconiq", "iconiq-base", "posthog", "segment", "seed", "cli-off", "cli-on"]
 BASELINE: dict[str, str] = {}  # "src": the baseline checkout, when given
 COMPILE_EVERY_RUN: list[bool] = []  # [True]: keep PYTHONDONTWRITEBYTECODE
+NO_SITE: list[str] = []  # [site-packages]: python -S, packages on PYTHONPATH
+ROOT = str(Path(__file__).resolve().parent.parent)
 LABELS = {
     "iconiq-base": "iconiq, baseline checkout",
     "cli-off": "iconiq icon --model local, DO_NOT_TRACK=1",
@@ -68,8 +74,13 @@ def env_for(endpoint: str, home: str) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in {"DO_NOT_TRACK", "ICONIQ_TELEMETRY_DISABLED", "ICONIQ_TELEMETRY_DEBUG",
-                     "PYTHONDONTWRITEBYTECODE"}
+        if k
+        not in {
+            "DO_NOT_TRACK",
+            "ICONIQ_TELEMETRY_DISABLED",
+            "ICONIQ_TELEMETRY_DEBUG",
+            "PYTHONDONTWRITEBYTECODE",
+        }
         and not k.lower().endswith("_proxy")
     }
     env.update(ICONIQ_HOME=home, ICONIQ_TELEMETRY_ENDPOINT=endpoint, NO_PROXY="*")
@@ -87,10 +98,26 @@ def timed(peer: str, endpoint: str, home: str, cap: float) -> float:
         argv[2] = "iconiq"
         env["PYTHONPATH"] = BASELINE["src"]
         env["ICONIQ_HOME"] = home = str(Path(home, "baseline"))
+    if NO_SITE:  # no site, no .pth: the checkout and site-packages on PYTHONPATH
+        src = BASELINE["src"] if peer == "iconiq-base" else ROOT
+        env["PYTHONPATH"] = os.pathsep.join([src, NO_SITE[0]])
+        argv.insert(1, "-S")
     if peer.startswith("cli-"):  # the real CLI, its own telemetry on or off
         out = str(Path(home, "icon.png"))
-        argv = [sys.executable, "-m", "iconiq", "icon", "--model", "local", "--prompt",
-                "a rocket ship", "--output", out, "--force"]
+        argv = [
+            sys.executable,
+            *(["-S"] if NO_SITE else []),
+            "-m",
+            "iconiq",
+            "icon",
+            "--model",
+            "local",
+            "--prompt",
+            "a rocket ship",
+            "--output",
+            out,
+            "--force",
+        ]
         if peer == "cli-off":
             env["DO_NOT_TRACK"] = "1"
     started = time.perf_counter()
@@ -147,14 +174,17 @@ def measure(
                 slow.append((where, peer))
         fast = [p for p in peers if (where, p) not in slow]
         for rep in range(runs):
-            for peer in fast[rep % len(fast):] + fast[: rep % len(fast)]:
+            for peer in fast[rep % len(fast) :] + fast[: rep % len(fast)]:
                 samples.setdefault((where, peer), []).append(timed(peer, url, homes[where], cap))
                 settle(homes[where], settle_s)
         print(f"  {where}: {runs} runs of {', '.join(fast)}", file=sys.stderr, flush=True)
     if slow:
         jobs = [cell for cell in slow for _ in range(SLOW_RUNS)]
-        print(f"  {len(jobs)} runs of slow cells {slow}, concurrently (cap {cap:.0f} s)",
-              file=sys.stderr, flush=True)
+        print(
+            f"  {len(jobs)} runs of slow cells {slow}, concurrently (cap {cap:.0f} s)",
+            file=sys.stderr,
+            flush=True,
+        )
         with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
             futures = [
                 (cell, pool.submit(timed, cell[1], endpoints[cell[0]], homes[cell[0]], cap))
@@ -184,12 +214,22 @@ def main() -> int:
     parser.add_argument("--peers", help="comma-separated subset of " + ",".join(PEERS))
     parser.add_argument("--baseline-src", help="another checkout's root: adds iconiq-base")
     parser.add_argument(
-        "--compile-every-run", action="store_true",
+        "--compile-every-run",
+        action="store_true",
         help="no bytecode cache: every run compiles what it imports (PYTHONDONTWRITEBYTECODE)",
+    )
+    parser.add_argument(
+        "--no-site",
+        action="store_true",
+        help="run the jobs with python -S (no .pth files: as an installed, not editable, iconiq)",
     )
     args = parser.parse_args()
     if args.compile_every_run:
         COMPILE_EVERY_RUN.append(True)
+    if args.no_site:
+        import sysconfig
+
+        NO_SITE.append(sysconfig.get_paths()["purelib"])
 
     wanted = args.peers.split(",") if args.peers else PEERS
     if args.baseline_src:
@@ -217,34 +257,46 @@ def main() -> int:
     collector.close()
     hole.close()
 
-    print(f"\nMedian wall time of one short command, {args.runs} runs per fast cell "
-          f"(3 for cells over {PROBE_CAP:.0f} s), {sys.platform}, python {sys.version.split()[0]}")
-    header = f"| {'telemetry':<42} |" + "".join(f" {w:>20} |" for w in endpoints)
+    print(
+        f"\nMedian wall time of one short command, {args.runs} runs per fast cell "
+        f"(3 for cells over {PROBE_CAP:.0f} s), {sys.platform}, python {sys.version.split()[0]}"
+    )
+    header = f"| {'telemetry':<42} |" + "".join(f" {w:>26} |" for w in endpoints)
     print(header)
-    print("|" + "-" * 44 + "|" + ("-" * 21 + ":|") * len(endpoints))
+    print("|" + "-" * 44 + "|" + ("-" * 27 + ":|") * len(endpoints))
     for peer in peers:
         cells = []
         for where in endpoints:
             med = statistics.median(samples[(where, peer)])
-            base = statistics.median(
-                samples[(where, "cli-off" if peer == "cli-on" else "none")]
-            )
-            ratio = "" if peer in {"none", "cli-off"} else f" x{med / base:.1f}"
+            base = statistics.median(samples[(where, "cli-off" if peer == "cli-on" else "none")])
+            ratio = "" if peer in {"none", "cli-off"} else f" x{med / base:.2f}"
+            if peer not in {"none", "cli-off"} and med < 2:
+                ratio += f" {(med - base) * 1000:+.1f}"
             if med >= args.cap:
                 ratio = f" >x{med / base:.0f}"
-            cells.append(f" {fmt(med, args.cap) + ratio:>20} |")
+            cells.append(f" {fmt(med, args.cap) + ratio:>26} |")
         print(f"| {LABELS[peer]:<42} |" + "".join(cells))
     up = collector.count
-    print("\nEvents the collector received (unique/total): "
-          + ", ".join(f"{sdk} {up(sdk)[0]}/{up(sdk)[1]}" for sdk in
-                      ("iconiq", "posthog", "segment", "seed")))
-    print("Ratios: to no telemetry; the iconiq CLI rows to the same command with DO_NOT_TRACK=1.")
-    print(f"After each fast run the script waited up to {args.settle:g} s for iconiq's detached"
-          " flusher (off the user's path) so its CPU is not charged to the next command.")
+    print(
+        "\nEvents the collector received (unique/total): "
+        + ", ".join(
+            f"{sdk} {up(sdk)[0]}/{up(sdk)[1]}" for sdk in ("iconiq", "posthog", "segment", "seed")
+        )
+    )
+    print(
+        "Ratios (and ms added): to no telemetry; the iconiq CLI rows to the same command"
+        " with DO_NOT_TRACK=1."
+    )
+    print(
+        f"After each fast run the script waited up to {args.settle:g} s for iconiq's detached"
+        " flusher (off the user's path) so its CPU is not charged to the next command."
+    )
     cache = "none (every run compiles)" if COMPILE_EVERY_RUN else "cached (PYTHONPYCACHEPREFIX)"
-    print(f"Bytecode: {cache}.")
-    print(f"Measured in {total:.0f} s; load average at the end "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs.")
+    print(f"Bytecode: {cache}." + (" Jobs run with python -S (no .pth files)." if NO_SITE else ""))
+    print(
+        f"Measured in {total:.0f} s; load average at the end "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs."
+    )
     if "iconiq" not in peers:
         print("iconiq row missing: iconiq.telemetry.hooks is not importable yet.")
     return 0

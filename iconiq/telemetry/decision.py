@@ -8,7 +8,6 @@ Precedence (shared/design.md): environment opt-out (``DO_NOT_TRACK``, then
 from __future__ import annotations
 
 import os
-from urllib.parse import urlsplit
 
 DEFAULT_ENDPOINT = "https://api.iconiq-analytics.com"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
@@ -81,6 +80,8 @@ def endpoint_problem(url: str) -> str | None:
 
     ``https`` is required; plain ``http`` only to a loopback address.
     """
+    from urllib.parse import urlsplit  # not on the recording path, which never needs it
+
     try:
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()

@@ -191,30 +191,26 @@ def _record(run: Run) -> None:
 def _store(run: Run, path: Path, budget_s: float) -> int | None:
     """Append the event (healing a damaged spool once); when a flusher it starts should
     upload (ms from now), or None: start none."""
-    import sqlite3
-
     from iconiq.telemetry import due, event
-    from iconiq.telemetry.spool import heal_damaged, is_corrupt, open_healing
+    from iconiq.telemetry.spool import healing
 
-    payload: dict[str, object] | None = None
-    body = ""
-    for attempt in (1, 2):
-        spool = open_healing(path, sync="OFF", budget_s=budget_s)
-        try:
-            if payload is None:
-                payload = event.build(run, spool.install_id())
-                body = event.dumps(payload)
-            delay = spool.append(str(payload["event_id"]), body, interval_ms=due.interval_ms())
-            _debug(body)  # printed once stored: a dropped event is counted, not shown
-            return delay
-        except sqlite3.DatabaseError as exc:
-            if attempt == 2 or not is_corrupt(exc):
-                raise
-            ino = spool.ino
-        finally:
-            spool.close()
-        heal_damaged(path, ino, recording=True)  # set aside only: no salvage on this path
-    raise AssertionError("unreachable")
+    made: list[str] = []  # [event_id, body]: built once, so a retry stores the same event
+
+    def make(install_id: str) -> tuple[str, str]:
+        if not made:
+            payload = event.build(run, install_id)
+            made.extend((str(payload["event_id"]), event.dumps(payload)))
+        return made[0], made[1]
+
+    interval = due.interval_ms()
+    delay = healing(
+        path,
+        lambda spool: spool.record(make, interval_ms=interval),
+        sync="OFF",
+        budget_s=budget_s,
+    )
+    _debug(made[1])  # printed once stored: a dropped event is counted, not shown
+    return delay
 
 
 def _debug(body: str) -> None:

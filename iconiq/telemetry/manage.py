@@ -23,8 +23,7 @@ from iconiq.telemetry.spool import (
     Spool,
     dropped_path,
     healing,
-    is_corrupt,
-    open_healing,
+    healing_iter,
     remove_files,
     uuid4,
 )
@@ -80,29 +79,14 @@ def pending_count() -> int:
 def queued_bodies() -> Iterator[str]:
     """The queued events, oldest first, exactly as they will be sent (after healing a
     damaged spool met half-way, those not yet shown)."""
-    import sqlite3
-
-    from iconiq.telemetry.spool import heal_damaged
-
     path = paths.telemetry_db_path()
     if not path.exists():
         return
     shown: set[str] = set()
-    for attempt in (1, 2):
-        spool = open_healing(path)
-        try:
-            for queued in spool.iter_all():
-                if queued.event_id not in shown:
-                    shown.add(queued.event_id)
-                    yield queued.body
-            return
-        except sqlite3.DatabaseError as exc:
-            if attempt == 2 or not is_corrupt(exc):
-                raise
-            ino = spool.ino
-        finally:
-            spool.close()
-        heal_damaged(path, ino)
+    for queued in healing_iter(path, lambda spool: spool.iter_all()):
+        if queued.event_id not in shown:
+            shown.add(queued.event_id)
+            yield queued.body
 
 
 def _deliver_now(spool: Spool, url: str, progress: Callable[[int], None] | None) -> flush.Result:

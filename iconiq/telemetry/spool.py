@@ -12,17 +12,17 @@ many commands can append while a flusher deletes what the server took. A
 command's append waits for a lock at most ``RECORD_BUDGET_S`` in all (``budget_s``);
 an event it could not store is counted once in the side file ``telemetry.db.dropped``
 (one byte per event: it needs no lock on the spool). A damaged spool is healed by
-``open_healing`` / ``healing`` (see ``iconiq.telemetry.salvage``). Every spool file
-is created and kept with mode 0600. Only the standard library is imported here:
-this module is on every command's path.
+``open_healing``, and ``healing_iter`` / ``healing`` run an operation once more on the
+healed spool (see ``iconiq.telemetry.salvage``). Every spool file is created and kept
+with mode 0600. Only the standard library is imported here: this module is on every
+command's path.
 """
 
 from __future__ import annotations
 
 import os
-import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -30,13 +30,27 @@ from pathlib import Path
 # records an event); mypy treats a name ``TYPE_CHECKING`` the same way.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import sqlite3
     from typing import TypeVar
 
     T = TypeVar("T")
+else:
+    # ``_sqlite3`` is the C module that ``sqlite3`` re-exports (the same ``connect``,
+    # ``Connection`` and exception classes). The ``sqlite3`` package adds only the DB-API
+    # wrapper and its default date adapters, whose ``import datetime`` costs a host that
+    # records an event ~2 ms of CPU (the pure-Python ``datetime`` is compiled before the C
+    # one replaces it). Nothing here passes dates, so the wrapper is skipped where it can be
+    # (docs/telemetry.md, "What it costs"); any other Python gets the public module.
+    try:
+        import _sqlite3 as sqlite3
+    except ImportError:
+        import sqlite3
 
 BUSY_TIMEOUT_MS = 5000
 # All a command may wait for the spool's lock (open, read the install id, append).
 RECORD_BUDGET_S = 0.15
+# The budget is kept to within this many ms (the busy timeout is shrunk only past it).
+SPEND_SLACK_MS = 5
 FILE_MODE = 0o600
 SIDE_SUFFIXES = ("-wal", "-shm", "-journal")
 # One byte per event a command could not store: L = spool locked, E = any other failure.
@@ -111,17 +125,21 @@ class Spool:
         self.ino = 0
         self._deadline = None if budget_s is None else time.monotonic() + budget_s
         wait_s = BUSY_TIMEOUT_MS / 1000 if budget_s is None else budget_s
+        self._timeout_ms = int(wait_s * 1000)  # the connection's busy timeout now
         if str(path) != ":memory:":
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.ino = secure_files(path)
+            try:
+                self.ino = secure_files(path)
+            except FileNotFoundError:  # no folder yet (first run)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self.ino = secure_files(path)
         self.db = sqlite3.connect(
             str(path), timeout=wait_s, isolation_level=None, check_same_thread=False
         )
-        try:
-            self.db.execute(f"PRAGMA busy_timeout = {int(wait_s * 1000)}")
+        try:  # ``timeout`` above is SQLite's busy timeout: no PRAGMA needed for it
             if self.db.execute("PRAGMA user_version").fetchone()[0] != len(MIGRATIONS):
                 # Once per spool (creation, upgrade): may wait like any other writer.
                 self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                self._timeout_ms = BUSY_TIMEOUT_MS
                 self._migrate()
                 if budget_s is not None:
                     self._deadline = time.monotonic() + budget_s
@@ -154,10 +172,13 @@ class Spool:
         self.close()
 
     def _spend(self) -> None:
-        """Shrink the busy timeout to what is left of this connection's budget."""
+        """Shrink the busy timeout to what is left of this connection's budget (to
+        ``SPEND_SLACK_MS``: a statement less when nothing waited yet)."""
         if self._deadline is not None:
-            left = int((self._deadline - time.monotonic()) * 1000)
-            self.db.execute(f"PRAGMA busy_timeout = {max(0, left)}")
+            left = max(0, int((self._deadline - time.monotonic()) * 1000))
+            if left < self._timeout_ms - SPEND_SLACK_MS:
+                self.db.execute(f"PRAGMA busy_timeout = {left}")
+                self._timeout_ms = left
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -229,26 +250,26 @@ class Spool:
         """
         now = now_ms()
         with self.transaction() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO events (event_id, created_ms, body) VALUES (?, ?, ?)",
-                (event_id, now, body),
-            )
-            n, size = db.execute("SELECT n, bytes FROM totals WHERE id = 1").fetchone()
-            if n > max_events or size > max_bytes:
-                _bump(db, "dropped", _drop_oldest(db, n, size, max_events, max_bytes))
-                n = db.execute("SELECT n FROM totals WHERE id = 1").fetchone()[0]
+            n = _insert(db, event_id, body, now, max_events, max_bytes)
             if interval_ms is None:
                 return None
-            from iconiq.telemetry import due
+            return _claim(db, now, n, _read_state(db, ()), interval_ms)
 
-            marks = ",".join("?" * len(due.KEYS))
-            rows = db.execute(f"SELECT key, value FROM state WHERE key IN ({marks})", due.KEYS)
-            state = {str(k): _as_int(v) for k, v in rows}
-            at = due.schedule(now, int(n), state, interval_ms)
-            if at is None:
-                return None
-            _put(db, {"flush_at_ms": at})
-            return at - now
+    def record(self, make: Callable[[str], tuple[str, str]], *, interval_ms: int) -> int | None:
+        """A command's append, in one transaction (one wait for the lock): read this
+        install's id (made on first use) and the delivery state, queue the event
+        ``make(install_id)`` returns as ``(event_id, body)``, and answer as ``append``
+        with ``interval_ms`` does (when the flusher this command starts uploads, or None)."""
+        now = now_ms()
+        with self.transaction() as db:
+            state = _read_state(db, ("install_id",))
+            install_id = state.get("install_id")
+            if not install_id:
+                install_id = uuid4()
+                _put(db, {"install_id": install_id})
+            event_id, body = make(str(install_id))
+            n = _insert(db, event_id, body, now, MAX_EVENTS, MAX_BYTES)
+            return _claim(db, now, n, state, interval_ms)
 
     def pending(self) -> tuple[int, int]:
         """(events queued, bytes queued)."""
@@ -319,6 +340,46 @@ class Spool:
             n = int(db.execute("SELECT n FROM totals WHERE id = 1").fetchone()[0])
             db.execute("DELETE FROM events")
         return n
+
+
+def _insert(
+    db: sqlite3.Connection, event_id: str, body: str, now: int, max_n: int, max_b: int
+) -> int:
+    """Queue one event (once per ``event_id``), dropping and counting the oldest beyond
+    the caps; how many events are queued now."""
+    db.execute(
+        "INSERT OR IGNORE INTO events (event_id, created_ms, body) VALUES (?, ?, ?)",
+        (event_id, now, body),
+    )
+    n, size = db.execute("SELECT n, bytes FROM totals WHERE id = 1").fetchone()
+    if n > max_n or size > max_b:
+        _bump(db, "dropped", _drop_oldest(db, n, size, max_n, max_b))
+        n = db.execute("SELECT n FROM totals WHERE id = 1").fetchone()[0]
+    return int(n)
+
+
+def _read_state(db: sqlite3.Connection, extra: tuple[str, ...]) -> dict[str, str]:
+    """The delivery rule's state keys (``due.KEYS``) and ``extra`` keys that are set."""
+    from iconiq.telemetry import due
+
+    keys = (*extra, *due.KEYS)
+    marks = ",".join("?" * len(keys))
+    rows = db.execute(f"SELECT key, value FROM state WHERE key IN ({marks})", keys)
+    return {str(k): str(v) for k, v in rows if v is not None}
+
+
+def _claim(
+    db: sqlite3.Connection, now: int, n: int, state: dict[str, str], interval: int
+) -> int | None:
+    """Ask the delivery rule (``iconiq.telemetry.due``) whether this command starts a
+    flusher; store the claim (``flush_at_ms``) and answer its delay in ms, or None."""
+    from iconiq.telemetry import due
+
+    at = due.schedule(now, n, {k: _as_int(state.get(k)) for k in due.KEYS}, interval)
+    if at is None:
+        return None
+    _put(db, {"flush_at_ms": at})
+    return at - now
 
 
 def _as_int(value: object) -> int:
@@ -443,21 +504,47 @@ def heal_damaged(path: Path, ino: int, *, recording: bool = False) -> None:
         heal(path, ino)
 
 
-def healing(path: Path, operation: Callable[[Spool], T], *, sync: str = "NORMAL") -> T:
+def healing_iter(
+    path: Path,
+    items: Callable[[Spool], Iterable[T]],
+    *,
+    sync: str = "NORMAL",
+    budget_s: float | None = None,
+) -> Generator[T, None, None]:
+    """What ``items(spool)`` yields; when it meets damage, the spool is healed and
+    ``items`` runs once more, on the healed spool (what was done or yielded before the
+    damage stays so). The one "heal and retry once" of every spool operation.
+
+    With ``budget_s`` (a command's recording path) the spool is opened within that
+    lock budget and a damaged one is only set aside (``heal_damaged``)."""
+    for attempt in (1, 2):
+        spool = open_healing(path, sync=sync, budget_s=budget_s)
+        try:
+            yield from items(spool)
+            return
+        except sqlite3.DatabaseError as exc:
+            if attempt == 2 or not is_corrupt(exc):
+                raise
+            ino = spool.ino
+        finally:
+            spool.close()
+        heal_damaged(path, ino, recording=budget_s is not None)
+
+
+def healing(
+    path: Path,
+    operation: Callable[[Spool], T],
+    *,
+    sync: str = "NORMAL",
+    budget_s: float | None = None,
+) -> T:
     """Run ``operation`` on the spool; when it meets damage, heal the spool and run it
-    once more on the healed one (what it did before the damage stays done)."""
-    spool = open_healing(path, sync=sync)
+    once more on the healed one (``healing_iter``)."""
+    results = healing_iter(path, lambda spool: (operation(spool),), sync=sync, budget_s=budget_s)
     try:
-        return operation(spool)
-    except sqlite3.DatabaseError as exc:
-        if not is_corrupt(exc):
-            raise
-        ino = spool.ino
+        return next(results)
     finally:
-        spool.close()
-    heal_damaged(path, ino)
-    with open_healing(path, sync=sync) as spool:
-        return operation(spool)
+        results.close()  # closes the spool
 
 
 def dropped_path(path: Path) -> Path:

@@ -14,6 +14,35 @@ import pytest
 
 from tests.telemetry.collector import Collector
 
+# Every module recording an event may load, beyond what ``os``, ``sys``, ``time`` and
+# ``pathlib`` load (the import guards in test_cost.py and test_recording.py). Each one
+# costs a host CPU and wall time on every command: add one only with its cost measured
+# (benchmarks/telemetry_overhead.py, docs/telemetry.md "What telemetry costs").
+RECORDING_MODULES = frozenset(
+    {
+        "iconiq",
+        "iconiq.errors",
+        "iconiq.paths",
+        "iconiq.run",
+        "iconiq.telemetry",
+        "iconiq.telemetry.decision",
+        "iconiq.telemetry.due",
+        "iconiq.telemetry.event",
+        "iconiq.telemetry.hooks",
+        "iconiq.telemetry.schema",
+        "iconiq.telemetry.spool",
+        "_sqlite3",  # the C module, without the ``sqlite3`` wrapper (and its ``datetime``)
+        # What ``from __future__ import annotations`` and the spool use, when not loaded yet:
+        "__future__",
+        "collections.abc",
+        "contextlib",
+    }
+)
+# ... and when this command starts a flusher.
+SPAWN_MODULES = frozenset({"iconiq.telemetry.spawn", "fcntl"})
+# ... and when a config file exists (tomllib's own imports come on top).
+CONFIG_MODULES = frozenset({"iconiq.settings"})
+
 
 @pytest.fixture
 def spool_path(iconiq_home: Path) -> Path:

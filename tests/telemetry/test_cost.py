@@ -24,14 +24,36 @@ from iconiq.telemetry import due, transport
 from iconiq.telemetry.sender import HttpSender, NetworkError
 from iconiq.telemetry.spool import Spool
 from tests.telemetry.collector import Collector
-from tests.telemetry.conftest import cli, fill_spool, pending, wait_no_flusher, wait_until
+from tests.telemetry.conftest import (
+    CONFIG_MODULES,
+    RECORDING_MODULES,
+    SPAWN_MODULES,
+    cli,
+    fill_spool,
+    pending,
+    wait_no_flusher,
+    wait_until,
+)
 
 # What an upload must never import: each costs the flusher 10-160 ms of CPU.
 FLUSHER_NEVER = ("httpx", "tenacity", "filelock", "asyncio", "dataclasses", "rich", "click")
 # What recording an event must never import (a host pays it in wall time).
 HOOKS_NEVER = (
-    "httpx", "tenacity", "filelock", "asyncio", "dataclasses", "inspect", "http.client",
-    "ssl", "json", "uuid", "random", "email",
+    "httpx",
+    "tenacity",
+    "filelock",
+    "asyncio",
+    "dataclasses",
+    "inspect",
+    "http.client",
+    "ssl",
+    "json",
+    "uuid",
+    "random",
+    "email",
+    "sqlite3",
+    "datetime",
+    "typing",
 )
 
 RUN_FLUSHER = """
@@ -61,7 +83,11 @@ def test_flusher_uploads_without_heavy_imports_and_counts_its_cost(
             ids += fill_spool(spool_path, 5)
         out = subprocess.run(
             [sys.executable, "-c", RUN_FLUSHER % (FLUSHER_NEVER,), str(spool_path)],
-            env=env, capture_output=True, text=True, timeout=120, cwd="/",
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd="/",
         )
         assert out.returncode == 0, out.stderr
         runs.append(json.loads(out.stdout.splitlines()[-1]))
@@ -80,6 +106,9 @@ def test_flusher_uploads_without_heavy_imports_and_counts_its_cost(
 
 HOST = """
 import json, sys
+import os, time, pathlib
+if sys.argv[1:] == ["config"]:
+    import tomllib
 before = set(sys.modules)
 from iconiq import run as run_mod
 from iconiq.telemetry.hooks import after_command, before_command
@@ -93,22 +122,30 @@ print(json.dumps(sorted(set(sys.modules) - before)))
 
 
 @pytest.mark.parametrize("config", [False, True], ids=["no-config-file", "config-file"])
-def test_hooks_in_a_fresh_host_load_nothing_heavy(
+def test_hooks_in_a_fresh_host_load_only_the_recording_path(
     config: bool, iconiq_home: Path, spool_path: Path, noticed: Path
 ) -> None:
+    """A bare host (``python -S``: no site, no editable-install finder loading modules
+    first) loads exactly the modules listed, beyond os, time and pathlib (and tomllib
+    when a config file exists): a new import on the recording path fails here."""
     if config:
         (iconiq_home / "config.toml").write_text("[telemetry]\nenabled = true\n")
+    root = str(Path(__file__).resolve().parents[2])
     out = subprocess.run(
-        [sys.executable, "-c", HOST], capture_output=True, text=True,
-        timeout=60, cwd="/",
+        [sys.executable, "-S", "-c", HOST, *(["config"] if config else [])],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd="/",
+        env={**os.environ, "PYTHONPATH": root},
     )
     assert out.returncode == 0, out.stderr
     loaded = set(json.loads(out.stdout.splitlines()[-1]))
-    assert pending(spool_path) == 1  # it did record (the check below can fail)
+    assert pending(spool_path) == 1  # it did record (the checks below can fail)
+    assert {"iconiq.telemetry.spool", "_sqlite3"} <= loaded
     assert not {m for m in loaded for h in HOOKS_NEVER if m == h or m.startswith(h + ".")}
-    # tomllib (and typing, which it loads) only to read a config file that exists.
-    assert ("tomllib" in loaded) == config
-    assert ("typing" in loaded) <= config
+    allowed = RECORDING_MODULES | SPAWN_MODULES | (CONFIG_MODULES if config else frozenset())
+    assert loaded <= allowed, sorted(loaded - allowed)
     wait_no_flusher(spool_path)
 
 
@@ -201,7 +238,8 @@ def test_sender_bounds_an_endless_answer_and_a_silent_server(
     body = b"x" * (3 << 20)
     answer["bytes"] = (
         b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-        + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
     )
     with HttpSender(max_answer=1000) as http:
         got = http.send("POST", url + "/v1/batch", b"{}", {}, 5.0)
@@ -307,7 +345,10 @@ def test_answer_handling_through_an_injected_mock_transport(spool_path: Path) ->
     slept: list[float] = []
     with Spool(spool_path) as spool, HttpxSender(httpx.MockTransport(handler)) as http:
         result = flush.deliver(
-            spool, http, "https://collector.test", deadline=time.monotonic() + 60,
+            spool,
+            http,
+            "https://collector.test",
+            deadline=time.monotonic() + 60,
             sleep=slept.append,
         )
         assert result.delivered and result.uploaded == len(ids) and spool.pending()[0] == 0

@@ -245,8 +245,49 @@ def test_spawning_from_a_threaded_host(spool_path: Path) -> None:
         spawn_flusher(spool_path)
         assert wait_until(lambda: bool(flusher_pids(spool_path)), 10)
         [pid] = flusher_pids(spool_path)
-        assert os.getsid(pid) == pid  # its own session
+        assert os.getsid(pid) != os.getsid(0)  # a session of its own, not the host's
+        assert os.getpgid(pid) != os.getpgid(0)
     finally:
         stop.set()
         worker.join()
+    wait_no_flusher(spool_path)
+
+
+_HOST_WITH_FDS = """
+import os, sys
+from pathlib import Path
+from iconiq.telemetry.spawn import spawn_flusher
+read, write = os.pipe()
+os.set_inheritable(read, True)
+os.set_inheritable(write, True)
+spawn_flusher(Path(sys.argv[1]), delay_ms=20_000)  # a scheduled flusher: it sleeps first
+print(os.fstat(read).st_ino)
+"""
+
+
+def test_the_flusher_keeps_no_descriptor_or_directory_of_its_host(
+    spool_path: Path, tmp_path: Path
+) -> None:
+    """posix_spawn through /bin/sh (or the fork it replaces): the flusher starts in /, with
+    stdio on /dev/null and none of the host's inheritable descriptors."""
+    fill_spool(spool_path, 1)
+    done = subprocess.run(
+        [sys.executable, "-c", _HOST_WITH_FDS, str(spool_path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    pipe = f"pipe:[{done.stdout.split()[-1]}]"
+    assert wait_until(lambda: bool(flusher_pids(spool_path)), 10)
+    [pid] = flusher_pids(spool_path)
+    try:
+        assert os.readlink(f"/proc/{pid}/cwd") == "/"
+        fds = os.listdir(f"/proc/{pid}/fd")
+        links = {int(fd): os.readlink(f"/proc/{pid}/fd/{fd}") for fd in fds}
+        assert [links[fd] for fd in (0, 1, 2)] == [os.devnull] * 3
+        assert pipe not in links.values(), links
+    finally:
+        os.kill(pid, 9)
     wait_no_flusher(spool_path)

@@ -17,7 +17,13 @@ from iconiq.cli.main import main
 from iconiq.run import Run
 from iconiq.telemetry import hooks, schema
 from iconiq.telemetry.spool import MIGRATIONS, Spool
-from tests.telemetry.conftest import cli, flusher_pids, wait_no_flusher
+from tests.telemetry.conftest import (
+    RECORDING_MODULES,
+    SPAWN_MODULES,
+    cli,
+    flusher_pids,
+    wait_no_flusher,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -127,10 +133,12 @@ def test_env_opt_out_writes_nothing_and_spawns_nothing(
 
 
 def test_recording_path_imports_nothing_heavy(spool_path: Path, noticed: Path) -> None:
-    heavy = ("httpx", "tenacity", "filelock", "sqlite_utils", "openai")
+    """With telemetry on, a command loads only the recording path's modules (and the
+    spawn's, when it starts a flusher) beyond what it loads with telemetry off."""
+    heavy = ("httpx", "tenacity", "filelock", "sqlite_utils", "openai", "sqlite3")
     code = (
-        "import sys; from iconiq.cli.main import main; main(['config', 'path']);"
-        f" print('LOADED=' + ','.join(m for m in {heavy!r} if m in sys.modules))"
+        "import json, sys; from iconiq.cli.main import main; main(['config', 'path']);"
+        " print('LOADED=' + json.dumps(sorted(sys.modules)))"
     )
 
     def loaded(env: dict[str, str]) -> set[str]:
@@ -138,10 +146,13 @@ def test_recording_path_imports_nothing_heavy(spool_path: Path, noticed: Path) -
             [sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True
         ).stdout
         line = [x for x in out.splitlines() if x.startswith("LOADED=")][-1]
-        return {m for m in line.removeprefix("LOADED=").split(",") if m}
+        return set(json.loads(line.removeprefix("LOADED=")))
 
-    assert loaded({}) <= loaded({"DO_NOT_TRACK": "1"})
+    on, off = loaded({}), loaded({"DO_NOT_TRACK": "1"})
     assert len(events(spool_path)) == 1  # the "on" run did record
+    assert "iconiq.telemetry.spool" in on - off
+    assert on - off <= RECORDING_MODULES | SPAWN_MODULES, sorted(on - off)
+    assert not {m for m in on for h in heavy if m == h or m.startswith(h + ".")}
     wait_no_flusher(spool_path)
 
 
