@@ -266,6 +266,12 @@ def test_bad_filters_are_a_400_on_the_api_and_the_pages(server: ServerHandle) ->
     body = ok.json()
     assert body["filters"]["country"] == "DE" and body["filters"]["os"] == "linux"
     assert [r["country"] for r in body["rows"]] == ["DE"]
+    # The live view (no range) reads the matching events in place.
+    recent = get(server, "/v1/metrics/recent", country="JP").json()["rows"]
+    assert recent and {r["country"] for r in recent} == {"JP"}
+    everyone = get(server, "/v1/metrics/live").json()["rows"]
+    japan = get(server, "/v1/metrics/live", country="JP").json()["rows"]
+    assert 0 < sum(r["events"] for r in japan) < sum(r["events"] for r in everyone)
     # Per-install answers say what a breakdown filter means for them; others have no note.
     new = get(server, "/v1/metrics/new-installs", country="DE").json()
     assert "first seen that day" in new["note"]
