@@ -187,8 +187,9 @@ def load_postgres(url: str, rows: Iterator[tuple[Any, ...]], end_day: int) -> No
 
     store = PostgresStore(url, pool_size=1)
     first = (end_day - DAYS) * DAY_MS
-    last = (end_day + 2) * DAY_MS - 1  # every month up to here, the last one too
-    store.ensure_partitions([*range(first, last, 20 * DAY_MS), last])
+    # every month from the first day to the last (a 20-day step alone can skip the last one)
+    store.ensure_partitions([*range(first, (end_day + 1) * DAY_MS, 20 * DAY_MS),
+                             (end_day + 1) * DAY_MS - 1])  # fmt: skip
     store.close()
     with psycopg.connect(url) as conn:
         with rollups.suspended_triggers(Db(conn, "postgres")):

@@ -29,7 +29,7 @@ def filled(store: Store) -> Store:
 def test_rollups_are_listed_once_by_table() -> None:
     assert sorted(TABLES) == sorted(
         ["an_daily", "an_hist", "an_install_days", "an_install_weeks", "an_first_seen",
-         "an_active"]
+         "an_first_days", "an_install_totals", "an_install_spans", "an_active"]
     )  # fmt: skip
     assert len(set(TABLES)) == len(ROLLUPS)
 

@@ -7,7 +7,7 @@ from typing import Any
 from iconiq.server.analytics.db import Db
 from iconiq.server.analytics.query import Filters, Table, share
 from iconiq.server.analytics.top import OTHER, ranked, top_and_other, with_other
-from iconiq.server.calendar import date_of, week_end, week_of, week_sql, week_start
+from iconiq.server.calendar import date_of, week_of, week_start
 
 
 def daily_active(db: Db, f: Filters) -> Table:
@@ -33,19 +33,19 @@ def daily_active(db: Db, f: Filters) -> Table:
 def weekly_active(db: Db, f: Filters) -> Table:
     """Distinct installs per Monday-based week, for every week the range touches (whole weeks)."""
     first, last = week_of(f.start), week_of(f.end)
-    if f.filtered:
-        whole = Filters(week_start(first), week_end(last), f.version, f.command)
-        where, params = whole.where()
-        rows = db.fetch(
-            f"SELECT {week_sql('day')}, count(DISTINCT install_id) FROM an_install_days"
-            f" WHERE {where} GROUP BY {week_sql('day')}",
-            params,
-        )
-    else:
-        rows = db.fetch(
-            "SELECT start, installs FROM an_active WHERE period = 'w' AND start BETWEEN ? AND ?",
-            [first, last],
-        )
+    # an_active: 'w' all installs, 'wv' by version, 'wc' by command, 'wx' by both.
+    period = {(False, False): "w", (True, False): "wv", (False, True): "wc", (True, True): "wx"}
+    rows = db.fetch(
+        "SELECT start, installs FROM an_active WHERE period = ? AND version = ?"
+        " AND command = ? AND start BETWEEN ? AND ?",
+        [
+            period[(f.version is not None, f.command is not None)],
+            f.version or "",
+            f.command or "",
+            first,
+            last,
+        ],
+    )
     found = {int(w): int(n) for w, n in rows}
     return Table(
         ["week", "installs"],
@@ -57,11 +57,9 @@ def new_installs(db: Db, f: Filters) -> Table:
     """Installs whose first stored event falls on each day (with the filters: whose first
     day included that version/command)."""
     if f.filtered:
-        where, params = f.where("d")
+        where, params = f.where()
         rows = db.fetch(
-            "SELECT s.first_day, count(DISTINCT s.install_id) FROM an_first_seen s"
-            " JOIN an_install_days d ON d.install_id = s.install_id AND d.day = s.first_day"
-            f" WHERE {where} GROUP BY s.first_day",
+            f"SELECT day, count(DISTINCT install_id) FROM an_first_days WHERE {where} GROUP BY day",
             params,
         )
     else:
@@ -89,11 +87,15 @@ def versions(db: Db, f: Filters) -> Table:
             src += " AND version = ?"
             params.append(f.version)
     else:
-        where, params = f.where()
+        # an_active rows of period 'x': distinct installs per (day, version, command).
         src = (
-            "SELECT day, version, count(DISTINCT install_id) AS n FROM an_install_days"
-            f" WHERE {where} GROUP BY day, version"
+            "SELECT start AS day, version, installs AS n FROM an_active WHERE period = 'x'"
+            " AND start BETWEEN ? AND ? AND command = ?"
         )
+        params = [f.start, f.end, f.command]
+        if f.version is not None:
+            src += " AND version = ?"
+            params.append(f.version)
     top, more = ranked(
         db,
         f"SELECT version FROM ({src}) AS s GROUP BY version ORDER BY sum(n) DESC, version",

@@ -4,11 +4,12 @@ and the live view of the last minutes."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from iconiq.server.analytics import pseudonym
 from iconiq.server.analytics.db import Db
-from iconiq.server.analytics.query import Filters, Table, share
+from iconiq.server.analytics.query import LONG_RANGE_DAYS, Filters, Table, share
 from iconiq.server.analytics.top import among
 from iconiq.server.calendar import date_of, week_end, week_of, week_sql, week_start
 
@@ -47,27 +48,109 @@ def cohorts(db: Db, f: Filters) -> Table:
     )
 
 
+def _heavy_index(f: Filters) -> str:
+    """The index SQLite should sum install-days by install with: one in install order under
+    the filter (no sort of every row), or over a short range the per-day one."""
+    if f.end - f.start < LONG_RANGE_DAYS:
+        return "an_install_days_day"
+    return "an_install_days_version" if f.version is not None else "an_install_days_command"
+
+
+# heaviest(): installs taken in order of their totals at first, and at most this many
+# before it sums every install of the range instead.
+FIRST_CANDIDATES = 50
+MAX_CANDIDATES = 3200
+
+
+Query = tuple[str, list[Any]]  # SQL and its parameters
+
+
+def heaviest(
+    db: Db, sums: Callable[[str], Query], every: Query, limit: int, prune: bool = True
+) -> list[tuple[Any, int]]:
+    """The ``limit`` (install_id, count) with the largest counts, most first (ties: by
+    install id). ``sums(installs)`` is the query of (install_id, count) of the installs
+    matching the SQL condition ``installs`` (``install_id IN (?, …)``, whose parameters
+    ``heaviest`` appends after the query's); ``every`` the same for every install, ordered
+    and limited.
+
+    An install counts at most its ``an_install_totals`` events whatever the range and the
+    filters, so installs are summed in order of their totals, a batch at a time, until
+    the last of the top counts more than any install left could: the same answer as
+    ``every`` (which sums every install of the range) from a few hundred installs.
+    ``prune=False`` (a short range: few rows to sum, and the heaviest of all time may well
+    have none) runs ``every``."""
+    counts: dict[Any, int] = {}
+    offset, size = 0, FIRST_CANDIDATES
+    while prune and offset < MAX_CANDIDATES:
+        batch = db.fetch(
+            # A total order (ties by install), so no install falls between two pages.
+            "SELECT install_id, events FROM an_install_totals"
+            f" ORDER BY events DESC, install_id DESC LIMIT {int(size)} OFFSET {int(offset)}"
+        )
+        if batch:
+            ids = [i for i, _ in batch]
+            sql, params = sums(f"install_id IN ({', '.join('?' for _ in ids)})")
+            for install, n in db.fetch(sql, [*params, *ids]):
+                counts[install] = int(n)
+        top = sorted(counts.items(), key=lambda r: (-r[1], str(r[0])))[:limit]
+        if len(batch) < size or (len(top) == limit and top[-1][1] > int(batch[-1][1])):
+            return top  # every install seen, or none left can reach the top
+        offset, size = offset + size, size * 2
+    return [(i, int(n)) for i, n in db.fetch(*every)]
+
+
 def heavy_installs(db: Db, f: Filters) -> Table:
     """The ``f.top`` installs that ran the most commands in the range (paid-plan
     candidates), each shown by its pseudonym, never its install id."""
     limit = int(f.top)
     weeks = max(1, (f.end - f.start + 1) / 7)
+    prune = f.end - f.start >= LONG_RANGE_DAYS
     if not f.filtered:
-        rows = db.fetch(
-            "SELECT install_id, sum(events), count(*) FROM an_install_weeks"
-            f" WHERE week BETWEEN ? AND ? GROUP BY install_id ORDER BY 2 DESC, 1"
-            f" LIMIT {limit}",
-            [week_of(f.start), week_of(f.end)],
+        params: list[Any] = [week_of(f.start), week_of(f.end)]
+        weeks_in = "week BETWEEN ? AND ?"
+        top = heaviest(
+            db,
+            lambda installs: (
+                "SELECT install_id, sum(events) FROM an_install_weeks"
+                f" WHERE {weeks_in} AND {installs} GROUP BY install_id",
+                params,
+            ),
+            (
+                f"SELECT install_id, sum(events) FROM an_install_weeks WHERE {weeks_in}"
+                f" GROUP BY install_id ORDER BY 2 DESC, 1 LIMIT {limit}",
+                params,
+            ),
+            limit,
+            prune,
         )
+        active_weeks: dict[str, int] = {}
+        if top:
+            inside, ids = among("install_id", [i for i, _ in top])
+            for install, n in db.fetch(
+                f"SELECT install_id, count(*) FROM an_install_weeks WHERE {weeks_in} AND {inside}"
+                " GROUP BY install_id",
+                [*params, *ids],
+            ):
+                active_weeks[str(install)] = int(n)
+        rows = [(i, n, active_weeks.get(str(i), 0)) for i, n in top]
     else:
         where, params = f.where()
-        # SQLite would walk the primary key for the GROUP BY (the whole table): make it use
-        # the covering (day, version, command, install_id, events) index instead.
-        hint = " INDEXED BY an_install_days_day" if db.dialect == "sqlite" else ""
-        top = db.fetch(
-            f"SELECT install_id, sum(events) FROM an_install_days{hint} WHERE {where}"
-            f" GROUP BY install_id ORDER BY 2 DESC, 1 LIMIT {limit}",
-            params,
+        hint = f" INDEXED BY {_heavy_index(f)}" if db.dialect == "sqlite" else ""
+        top = heaviest(
+            db,
+            lambda installs: (
+                f"SELECT install_id, sum(events) FROM an_install_days WHERE {where}"
+                f" AND {installs} GROUP BY install_id",
+                params,
+            ),
+            (
+                f"SELECT install_id, sum(events) FROM an_install_days{hint} WHERE {where}"
+                f" GROUP BY install_id ORDER BY 2 DESC, 1 LIMIT {limit}",
+                params,
+            ),
+            limit,
+            prune,
         )
         active: dict[str, int] = {}
         if top:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 from iconiq.server.analytics.db import Db
-from iconiq.server.analytics.query import NONE, Filters, Table, share
+from iconiq.server.analytics.query import LONG_RANGE_DAYS, NONE, Filters, Table, share
 from iconiq.server.analytics.rollups.an_hist import bucket_bounds, bucket_value
 from iconiq.server.analytics.top import OTHER, ranked, top_and_other
 from iconiq.server.calendar import date_of, today, week_end, week_of, week_sql, week_start
@@ -41,7 +41,13 @@ def histograms(db: Db, f: Filters, metric: str) -> dict[str, dict[int, int]]:
     """Bucket counts of the ``f.top`` most measured commands, ``(other)`` for the rest
     together, plus ``*`` for all commands together."""
     where, params = f.where()
-    base = f"FROM an_hist WHERE metric = ? AND {where}"
+    # SQLite: a long range is grouped in the (metric, command, bucket) index's order (no
+    # sort), a short one read by day through the primary key (its own index).
+    hint = ""
+    if db.dialect == "sqlite":
+        long = f.end - f.start >= LONG_RANGE_DAYS
+        hint = f" INDEXED BY {'an_hist_command' if long else 'sqlite_autoindex_an_hist_1'}"
+    base = f"FROM an_hist{hint} WHERE metric = ? AND {where}"
     params = [metric, *params]
     top, more = ranked(
         db,

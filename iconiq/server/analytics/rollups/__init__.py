@@ -9,8 +9,11 @@ Time is cut in UTC days and Monday-based weeks (``iconiq.server.calendar``).
   version, command).
 - ``an_install_days``: events per (install, day, version, command).
 - ``an_install_weeks``: events per (install, week).
+- ``an_install_totals``: events per install, all days together.
 - ``an_first_seen``: each install's first day with a stored event.
-- ``an_active``: distinct active installs per day, week, and day by version/command.
+- ``an_first_days``: the install-day keys of each install's first day.
+- ``an_active``: distinct active installs per day, week, and day and week by
+  version/command.
 - ``pending``: the ``an_pending`` queue the triggers on ``events`` append to.
 - ``folding``: ``fold`` applies the queue to every rollup, exactly (every read folds first).
 - ``maintenance``: ``rebuild`` from ``events``, ``expire`` for retention,

@@ -1,8 +1,9 @@
 """``an_active``: distinct active installs per period start.
 
 ``period`` is ``d`` (a day), ``w`` (a Monday-based week, ``start`` is the week
-number), or a day by version (``v``), by command (``c``) or by both (``x``);
-columns not split by are ``''``. Counted from ``an_install_days`` and
+number), a day by version (``v``), by command (``c``) or by both (``x``), or a
+week by version (``wv``), by command (``wc``) or by both (``wx``); columns not
+split by are ``''``. Counted from ``an_install_days`` and
 ``an_install_weeks``: an install is new in a period when it has no row there for
 that period, so ``add`` runs before theirs and ``remove`` after (``ROLLUPS``
 order). Read by the adoption panel.
@@ -14,7 +15,7 @@ from typing import NamedTuple
 
 from iconiq.server.analytics.db import Db
 from iconiq.server.analytics.rollups.base import DAY, WEEK, refill, upsert
-from iconiq.server.calendar import week_of
+from iconiq.server.calendar import week_end, week_of, week_sql, week_start
 
 NAME = "an_active"
 COLUMNS = ("period", "start", "version", "command", "installs")
@@ -28,6 +29,7 @@ class Period(NamedTuple):
     start: str  # the period of the event row ``e``
     by: tuple[str, ...]  # the columns split by, beside the period
     unique: bool  # one row of ``table`` per (install, period, by): count(*) is distinct
+    weeks_of_days: bool = False  # ``column`` is a day, the period its week
 
 
 PERIODS = (
@@ -36,7 +38,16 @@ PERIODS = (
     Period("c", "an_install_days", "day", DAY, ("command",), False),
     Period("x", "an_install_days", "day", DAY, ("version", "command"), True),
     Period("w", "an_install_weeks", "week", WEEK, (), True),
+    Period("wv", "an_install_days", "day", WEEK, ("version",), False, True),
+    Period("wc", "an_install_days", "day", WEEK, ("command",), False, True),
+    Period("wx", "an_install_days", "day", WEEK, ("version", "command"), False, True),
 )
+WEEKLY = tuple(p.code for p in PERIODS if p.start == WEEK)
+
+
+def _period(p: Period) -> str:
+    """SQL of the period of a row of ``p.table``."""
+    return week_sql(p.column) if p.weeks_of_days else p.column
 
 
 def _fill(p: Period, alias: str) -> str:
@@ -56,17 +67,19 @@ def rows_from(dialect: str, src: str) -> str:
     )
 
 
+def _count(p: Period, where: str = "") -> str:
+    """SELECT of ``p``'s rows from ``p.table`` (``where``: a condition on its rows)."""
+    count = "count(*)" if p.unique else "count(DISTINCT install_id)"
+    group = ", ".join((_period(p), *p.by))
+    return (
+        f"SELECT '{p.code}', {_period(p)}, {_fill(p, p.table)}, {count} FROM {p.table}"
+        f"{f' WHERE {where}' if where else ''} GROUP BY {group}"
+    )
+
+
 def rebuild(dialect: str) -> list[str]:
     """From ``an_install_days`` and ``an_install_weeks`` (rebuilt before)."""
-    selects = []
-    for p in PERIODS:
-        count = "count(*)" if p.unique else "count(DISTINCT install_id)"
-        group = ", ".join((p.column, *p.by))
-        selects.append(
-            f"SELECT '{p.code}', {p.column}, {_fill(p, p.table)}, {count} FROM {p.table}"
-            f" GROUP BY {group}"
-        )
-    return refill(NAME, COLUMNS, *selects)
+    return refill(NAME, COLUMNS, *(_count(p) for p in PERIODS))
 
 
 def _unseen(p: Period, src: str) -> str:
@@ -76,11 +89,15 @@ def _unseen(p: Period, src: str) -> str:
     by = "".join(f", e.{c}" for c in p.by)
     match = "".join(f" AND t.{c} = k.{c}" for c in p.by)
     group = "k.start" + "".join(f", k.{c}" for c in p.by)
+    if p.weeks_of_days:  # any day of the week (Monday k.start * 7 - 3 to Sunday)
+        when = f"t.{p.column} BETWEEN k.start * 7 - 3 AND k.start * 7 + 3"
+    else:
+        when = f"t.{p.column} = k.start"
     return (
         f"SELECT '{p.code}' AS period, k.start AS start, {_fill(p, 'k')}, count(*) AS c"
         f" FROM (SELECT DISTINCT e.install_id, {p.start} AS start{by} FROM {src} e) AS k"
         f" WHERE NOT EXISTS (SELECT 1 FROM {p.table} t WHERE t.install_id = k.install_id"
-        f" AND t.{p.column} = k.start{match}) GROUP BY {group}"
+        f" AND {when}{match}) GROUP BY {group}"
     )
 
 
@@ -108,12 +125,19 @@ def remove(dialect: str, src: str) -> list[str]:
 
 def expire(db: Db, cut: int) -> None:
     """Drop the days before ``cut`` and the weeks up to its week, and recount that week
-    from ``an_install_weeks`` (expired before)."""
+    from ``an_install_weeks`` and ``an_install_days`` (expired before)."""
     week = week_of(cut)
-    db.execute(f"DELETE FROM {NAME} WHERE period <> 'w' AND start < ?", (cut,))
-    db.execute(f"DELETE FROM {NAME} WHERE period = 'w' AND start <= ?", (week,))
+    weekly = ", ".join(f"'{code}'" for code in WEEKLY)
+    db.execute(f"DELETE FROM {NAME} WHERE period NOT IN ({weekly}) AND start < ?", (cut,))
+    db.execute(f"DELETE FROM {NAME} WHERE period IN ({weekly}) AND start <= ?", (week,))
     db.execute(
         f"INSERT INTO {NAME} ({', '.join(COLUMNS)}) SELECT 'w', week, '', '', count(*)"
         " FROM an_install_weeks WHERE week = ? GROUP BY week",
         (week,),
     )
+    for p in PERIODS:
+        if p.weeks_of_days:
+            db.execute(
+                f"INSERT INTO {NAME} ({', '.join(COLUMNS)}) {_count(p, 'day BETWEEN ? AND ?')}",
+                (week_start(week), week_end(week)),
+            )

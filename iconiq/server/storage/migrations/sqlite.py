@@ -323,6 +323,96 @@ _PENDING_CONTEXT = (
 )
 
 
+# analytics_0011_weekly_active_by_filter: an_active gains distinct installs per week by
+# version ('wv'), by command ('wc') and by both ('wx'), counted from an_install_days.
+_WEEKLY_ACTIVE = (
+    (
+        "INSERT INTO an_active (period, start, version, command, installs) SELECT 'wv', "
+        "(day + 3) / 7, version, '', count(DISTINCT install_id) FROM an_install_days "
+        "GROUP BY (day + 3) / 7, version"
+    ),
+    (
+        "INSERT INTO an_active (period, start, version, command, installs) SELECT 'wc', "
+        "(day + 3) / 7, '', command, count(DISTINCT install_id) FROM an_install_days "
+        "GROUP BY (day + 3) / 7, command"
+    ),
+    (
+        "INSERT INTO an_active (period, start, version, command, installs) SELECT 'wx', "
+        "(day + 3) / 7, version, command, count(DISTINCT install_id) FROM an_install_days "
+        "GROUP BY (day + 3) / 7, version, command"
+    ),
+)
+
+
+# analytics_0012_filter_indexes: indexes for the panels that group install-days by install
+# under a version or command filter, and latency histograms by command, over long ranges.
+_FILTER_INDEXES = (
+    # Heavy installs by command (the primary key's version rides along in the index).
+    "CREATE INDEX an_install_days_command ON an_install_days (command, install_id, day, events)",
+    # Heavy installs by version (and command).
+    (
+        "CREATE INDEX an_install_days_version ON an_install_days (version, command, install_id, "
+        "day, events)"
+    ),
+    # Latency per command over long ranges: grouped in index order, no sort.
+    "CREATE INDEX an_hist_command ON an_hist (metric, command, bucket, day, n)",
+)
+
+
+# analytics_0013_first_days: each install's install-day keys on its first day (new installs
+# by version or command without a join per install), filled from the rollups.
+_FIRST_DAYS = (
+    """CREATE TABLE an_first_days (
+            install_id TEXT NOT NULL, day integer NOT NULL, version text NOT NULL,
+            command text NOT NULL,
+            PRIMARY KEY (install_id, day, version, command)) WITHOUT ROWID""",
+    "CREATE INDEX an_first_days_day ON an_first_days (day, command, version, install_id)",
+    (
+        "INSERT INTO an_first_days (install_id, day, version, command) SELECT d.install_id, "
+        "d.day, d.version, d.command FROM an_first_seen s JOIN an_install_days d ON "
+        "d.install_id = s.install_id AND d.day = s.first_day"
+    ),
+)
+
+
+# analytics_0014_install_totals: every install's events, all days together (the heaviest
+# installs of a range are looked for in that order), filled from an_install_days.
+_INSTALL_TOTALS = (
+    """CREATE TABLE an_install_totals (
+            install_id TEXT PRIMARY KEY, events INTEGER NOT NULL) WITHOUT ROWID""",
+    "CREATE INDEX an_install_totals_events ON an_install_totals (events)",
+    (
+        "INSERT INTO an_install_totals (install_id, events) SELECT install_id, sum(events) "
+        "FROM an_install_days GROUP BY install_id"
+    ),
+)
+
+
+# analytics_0015_install_spans: per (install, version, command), and per (install, version)
+# with command '', the first and last day with an event (release health's installs per
+# version), filled from an_install_days.
+_INSTALL_SPANS = (
+    """CREATE TABLE an_install_spans (
+            install_id TEXT NOT NULL, version text NOT NULL, command text NOT NULL,
+            first_day integer, last_day integer,
+            PRIMARY KEY (install_id, version, command)) WITHOUT ROWID""",
+    (
+        "CREATE INDEX an_install_spans_version ON an_install_spans (command, version, "
+        "first_day, last_day)"
+    ),
+    (
+        "INSERT INTO an_install_spans (install_id, version, command, first_day, last_day) "
+        "SELECT install_id, version, command, min(day), max(day) FROM an_install_days "
+        "GROUP BY install_id, version, command"
+    ),
+    (
+        "INSERT INTO an_install_spans (install_id, version, command, first_day, last_day) "
+        "SELECT install_id, version, '', min(day), max(day) FROM an_install_days "
+        "GROUP BY install_id, version"
+    ),
+)
+
+
 def _pseudonym_key(conn: Any) -> None:
     """``an_secrets`` and a fresh random key for install pseudonyms."""
     conn.execute("CREATE TABLE an_secrets (name text PRIMARY KEY, value text NOT NULL)")
@@ -356,4 +446,14 @@ MIGRATIONS: list[Migration] = [
     Migration("0003_ci_provider_invoked_by", _EVENT_CONTEXT),
     # an_pending and its triggers carry them to the rollups.
     Migration("analytics_0010_ci_provider_invoked_by", _PENDING_CONTEXT),
+    # an_active gains weekly rows by version, by command and by both.
+    Migration("analytics_0011_weekly_active_by_filter", _WEEKLY_ACTIVE),
+    # Indexes for heavy installs by version or command and latency per command.
+    Migration("analytics_0012_filter_indexes", _FILTER_INDEXES),
+    # an_first_days: new installs by version or command.
+    Migration("analytics_0013_first_days", _FIRST_DAYS),
+    # an_install_totals: the heaviest installs without summing every install.
+    Migration("analytics_0014_install_totals", _INSTALL_TOTALS),
+    # an_install_spans: release health counts a version's installs from spans.
+    Migration("analytics_0015_install_spans", _INSTALL_SPANS),
 ]
