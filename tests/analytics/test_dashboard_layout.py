@@ -5,7 +5,10 @@ anywhere over a line or bar chart, not only on a point; KPI cards carry human la
 formatted numbers; countries are named; version areas stack oldest version at the bottom in
 the legend's own (opaque) colours; the success-rate axis fits the data and reads in percent;
 the heatmap shows all 24 hours; the live page has no range controls and dates every event,
-flagging those from a clock that runs ahead. Screenshots: ``artifacts/layout/``.
+flagging those from a clock that runs ahead. KPI cards compare with the previous period;
+partial periods are dashed, hatched and badged; a click on a country bar, an OS slice or a
+model's table row filters every page (URL, chip, numbers), and the chip removes it.
+Screenshots: ``artifacts/layout/``.
 """
 
 from __future__ import annotations
@@ -29,11 +32,15 @@ from tests.support.server import ServerHandle, running_server
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "layout"
-PAGES = ["/", "/adoption", "/usage", "/performance", "/growth", "/live"]
+PAGES = ["/", "/adoption", "/usage", "/performance", "/releases", "/growth", "/live"]
+# Every breakdown filter at once: the chips must fit a phone too.
+FILTERED = "/usage?country=DE&os=linux&model=dall-e-3&output_format=(none)&ci=interactive"
 SIZES = {"laptop": (1440, 900), "phone": (390, 844)}
 VERSIONS = ["2.0.0", "1.10.0", "1.2.0", "2.0.0-rc.1", "1.9.0"]  # semantic order: see below
 IN_ORDER = ["1.2.0", "1.9.0", "1.10.0", "2.0.0-rc.1", "2.0.0"]
-CHARTED = ".kind-line, .kind-bar, .kind-hbar, .kind-stacked"  # the charts with an x axis
+CHARTED = (
+    ".kind-line, .kind-lines, .kind-bar, .kind-hbar, .kind-stacked"  # the charts with an x axis
+)
 HOUR_MS = 3_600_000
 FUTURE_MS = 20 * HOUR_MS  # a client whose clock is 20 hours ahead
 STAMP = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
@@ -87,6 +94,9 @@ def seeded_events() -> list[dict[str, Any]]:
             version=rng.choice(VERSIONS), success=ok,
             error_type=None if ok else rng.choice(["network", "timeout", "auth"]),
             execution_time=rng.randrange(200, 30_000), api_time=rng.randrange(100, 20_000),
+            os=rng.choice(["linux", "linux", "darwin", "windows"]),
+            output_format=rng.choice(["png", "png", "ico", None]),
+            model_used=rng.choice(["dall-e-3", "gpt-image-1", "local"]),
         ))  # fmt: skip
     for k in range(4):
         out.append(event(timestamp=now - k * 60_000 - 5_000, version="1.10.0"))
@@ -152,7 +162,7 @@ def percent(rate: float) -> str:
 
 def test_every_page_fits_its_width_without_errors(tab: Tab, server: ServerHandle) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
-    for path in PAGES:
+    for path in [*PAGES, FILTERED]:
         # No inline style in the markup: the page works under a CSP without 'unsafe-inline'.
         html = httpx.get(server.base_url + path, headers=server.headers()).text
         assert 'class="panel' in html and " style=" not in html and "<style" not in html, path
@@ -163,7 +173,7 @@ def test_every_page_fits_its_width_without_errors(tab: Tab, server: ServerHandle
         for panel in page.locator(".panel").all():
             box = panel.bounding_box()
             assert box["x"] >= 0 and box["x"] + box["width"] <= width, (tab.size, path, box)
-        name = path.strip("/") or "overview"
+        name = path.strip("/").replace("?", "-filtered-").split("&")[0] or "overview"
         page.screenshot(path=str(SHOTS / f"{name}-{tab.size}.png"), full_page=True)
     page = tab.page
     page.goto(server.base_url + "/login")
@@ -214,9 +224,7 @@ def test_cards_and_tables_speak_human(tab: Tab, server: ServerHandle) -> None:
     assert page.locator("#panel-execution-time thead th").all_inner_texts()[2] == "p50 (ms)"
 
     page = tab.open("/adoption")
-    names = page.locator("#panel-countries canvas").evaluate(
-        "(c) => Chart.getChart(c).data.labels"
-    )
+    names = page.locator("#panel-countries canvas").evaluate("(c) => Chart.getChart(c).data.labels")
     assert {"Germany", "United States", "Japan", "Brazil", "unknown"} == set(names)
     countries = page_json(server, "/adoption")["countries"]["rows"]
     first = page.locator("#panel-countries tbody tr").first.locator("td").all_text_contents()
@@ -286,4 +294,119 @@ def test_live_dates_every_event_and_flags_the_future(tab: Tab) -> None:
             assert flagged.is_visible() and when.inner_text().startswith(ahead)
         else:
             assert flagged.count() == 0
+    assert tab.problems == []
+
+
+# Where to click on one bar (horizontal) or doughnut slice: the middle of element ``i``.
+ELEMENT_AT = """(c, i) => { const ch = Chart.getChart(c); const el = ch.getDatasetMeta(0).data[i];
+  const p = ch.config.type === 'doughnut' ? el.tooltipPosition()
+    : { x: (el.x + el.base) / 2, y: el.y };
+  return { x: p.x, y: p.y, label: ch.data.labels[i] }; }"""
+CHART_SUM = "(c) => Chart.getChart(c).data.datasets[0].data.reduce((a, b) => a + (b || 0), 0)"
+
+
+def click_element(tab: Tab, metric: str, index: int) -> str:
+    canvas = tab.canvas(metric)
+    spot = canvas.evaluate(ELEMENT_AT, index)
+    box = canvas.bounding_box()
+    tab.page.mouse.click(box["x"] + spot["x"], box["y"] + spot["y"])
+    return str(spot["label"])
+
+
+def test_a_click_on_a_breakdown_value_filters_every_page(tab: Tab, server: ServerHandle) -> None:
+    page = tab.open("/adoption?days=30")
+    before = tab.canvas("daily-active").evaluate(CHART_SUM)
+    top = page_json(server, "/adoption?days=30")["countries"]["rows"][0]["country"]
+    named = click_element(tab, "countries", 0)
+    page.wait_for_url(f"**country={top}**")
+    page.wait_for_selector(".panel[data-drawn]")
+    chip = page.locator(".chip[data-filter=country]")
+    assert chip.is_visible() and named in chip.inner_text(), chip.inner_text()
+    assert page.locator("#panel-countries tbody tr").count() == 1
+    after = tab.canvas("daily-active").evaluate(CHART_SUM)
+    assert 0 < after < before, (before, after)
+    # The filter follows the reader to every page, and the API gives the same numbers.
+    page.locator("header.top nav a", has_text="Usage").click()
+    page.wait_for_url(f"**/usage?*country={top}**")
+    page.wait_for_selector(".panel[data-drawn]")
+    shown = page.locator("#panel-commands tbody tr").first.locator("td").all_text_contents()
+    api = httpx.get(server.base_url + "/v1/metrics/commands", headers=server.headers(),
+                    params={"days": "30", "country": top}).json()["rows"][0]  # fmt: skip
+    assert shown[:2] == [api["command"], f"{api['events']:,}"]
+    # A doughnut slice adds its filter to the one in place.
+    os_rows = page_json(server, f"/usage?days=30&country={top}")["operating-systems"]["rows"]
+    click_element(tab, "operating-systems", 0)
+    page.wait_for_url(f"**os={os_rows[0]['os']}**")
+    page.wait_for_selector(".panel[data-drawn]")
+    assert page.locator(".chip").count() == 3  # two filters and "Clear all"
+    assert f"country={top}" in page.url
+    # A table row's link filters too.
+    page.locator("#panel-models details summary").click()
+    link = page.locator("#panel-models tbody a.filter-link").first
+    model = link.inner_text()
+    link.click()
+    page.wait_for_url(f"**model={model}**")
+    page.wait_for_selector(".panel[data-drawn]")
+    assert page.locator(".chip[data-filter=model]").is_visible()
+    # Removing a chip removes that filter only.
+    page.locator(".chip[data-filter=country]").click()
+    page.wait_for_selector(".panel[data-drawn]")
+    assert "country=" not in page.url and f"model={model}" in page.url
+    assert page.locator(".chip[data-filter=country]").count() == 0
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert tab.problems == []
+
+
+def test_kpi_cards_compare_with_the_previous_period(tab: Tab, server: ServerHandle) -> None:
+    r = httpx.get(server.base_url + "/v1/metrics/summary", headers=server.headers(),
+                  params={"days": "7", "compare": "previous"})  # fmt: skip
+    rows = {row["metric"]: row for row in r.json()["rows"]}
+    page = tab.open("/?days=7")
+    events = page.locator("#panel-summary .card[data-metric=events]")
+    row = rows["events"]
+    assert row["previous"] > 0 and row["change"] is not None
+    arrow = "▲" if row["change"] > 0 else "▼"
+    change = f"{row['change'] * 100:+.1f}".rstrip("0").rstrip(".") + "%"
+    delta = events.locator(".delta")
+    assert delta.inner_text().split() == [arrow, change], delta.inner_text()
+    assert "good" in (delta.get_attribute("class") or "") if row["change"] > 0 else True
+    assert events.locator(".vs").inner_text() == f"vs {row['previous']:,} in the previous 7 days"
+    rate = rows["success_rate"]
+    shown = page.locator("#panel-summary .card[data-metric=success_rate] .delta .change")
+    if rate["change"]:
+        points = f"{rate['change'] * 100:+.1f}".rstrip("0").rstrip(".")
+        assert shown.inner_text() == f"{points} pts", shown.inner_text()
+    top = page.locator("#panel-summary .card[data-metric=top_command] .delta")
+    same = rows["top_command"]["value"] == rows["top_command"]["previous"]
+    assert top.inner_text().split() == (["=", "unchanged"] if same else ["↔", "changed"])
+    assert tab.problems == []
+
+
+SEGMENT_DASH = """(c) => { const d = Chart.getChart(c).data.datasets[0], n = d.data.length;
+  return [d.segment.borderDash({ p1DataIndex: n - 1 }) || null,
+          d.segment.borderDash({ p1DataIndex: n - 2 }) || null]; }"""
+BAR_FILLS = """(c) => Chart.getChart(c).data.datasets[0].backgroundColor.map(
+  (b) => b instanceof CanvasPattern ? 'hatched' : 'solid')"""
+
+
+def test_partial_periods_are_marked(tab: Tab) -> None:
+    page = tab.open("/adoption?days=30")
+    assert tab.canvas("daily-active").evaluate(SEGMENT_DASH) == [[6, 4], None]
+    note = page.locator("#panel-daily-active .partial-note")
+    assert note.is_visible() and "Dashed line" in note.inner_text()
+    fills = tab.canvas("weekly-active").evaluate(BAR_FILLS)
+    first = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=29)
+    cut = first.weekday() != 0  # the range starts after that week's Monday
+    assert fills[-1] == "hatched" and fills[0] == ("hatched" if cut else "solid"), fills
+    assert "solid" in fills
+    assert "Hatched bar" in page.locator("#panel-weekly-active .partial-note").inner_text()
+    last = page.locator("#panel-daily-active tbody tr").last
+    assert last.locator(".badge.partial").count() == 1
+    assert page.locator("#panel-daily-active tbody .badge.partial").count() == 1
+    page = tab.open("/growth")
+    newest = page.locator("#panel-cohorts tbody tr").last
+    assert newest.locator(".badge.partial").is_visible()
+    assert page.locator("#panel-cohorts .legend-note").is_visible()
+    tab.open("/performance")
+    assert tab.canvas("latency-over-time").evaluate(SEGMENT_DASH) == [[6, 4], None]
     assert tab.problems == []

@@ -75,10 +75,11 @@ def test_usage(seeded: Store) -> None:
         ["--size", 1, 0.1667], ["--telemetry", 1, 0.1667],
     ]  # fmt: skip
     assert rows(seeded, "output-formats") == [
-        ["png", 3, 0.5], ["ico", 1, 0.1667], ["webp", 1, 0.1667],
+        ["png", 3, 0.5], ["ico", 1, 0.1667], ["webp", 1, 0.1667], ["(none)", 1, 0.1667],
     ]  # fmt: skip
     assert rows(seeded, "models") == [
         ["dall-e-3", 3, 0.5], ["gpt-image-1", 1, 0.1667], ["local", 1, 0.1667],
+        ["(none)", 1, 0.1667],
     ]  # fmt: skip
     assert rows(seeded, "ci-share") == [["interactive", 4, 0.6667], ["ci", 2, 0.3333]]
     prompt = {r[0]: r[1] for r in rows(seeded, "prompt-length") if r[1] is not None}
@@ -194,7 +195,9 @@ def test_top_values_then_other(seeded: Store) -> None:
         ["icon", 5, 0.8333, 2, 0.4], ["(other)", 1, 0.1667, 0, 0.0],
     ]  # fmt: skip
     assert rows(seeded, "countries", one) == [["DE", 3, 0.5], ["(other)", 3, 0.5]]
-    assert rows(seeded, "models", one) == [["dall-e-3", 3, 0.5], ["(other)", 2, 0.3333]]
+    assert rows(seeded, "models", one) == [
+        ["dall-e-3", 3, 0.5], ["(other)", 2, 0.3333], ["(none)", 1, 0.1667],
+    ]  # fmt: skip
     # 1.1.0 has 3 install-days in the range, 1.0.0 has 2: 1.0.0 becomes (other).
     assert rows(seeded, "versions", one) == [
         ["2026-03-02", "(other)", 1], ["2026-03-09", "(other)", 1],

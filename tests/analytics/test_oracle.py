@@ -43,6 +43,7 @@ HOUR = 3_600_000
 EPOCH = dt.date(1970, 1, 1)
 SPAN = 95  # days of data, ending today
 OTHER = "(other)"
+NONE = "(none)"
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 BUCKET_ERROR = 0.046  # docs/analytics.md, "Percentile precision": within about 4.5 %
 
@@ -334,13 +335,18 @@ class Oracle:
         order = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
         return order[: self.top], len(order) > self.top
 
-    def breakdown(self, c: Case, value: Callable[[dict[str, Any]], Any]) -> list[list[Any]]:
+    def breakdown(
+        self, c: Case, value: Callable[[dict[str, Any]], Any], single: bool = True
+    ) -> list[list[Any]]:
         s = self.sel(c)
         counts = Counter(v for e in s if (v := value(e)) is not None)
         head, more = self.ranked(counts)
         rows = [[v, n] for v, n in head]
         if more:
             rows.append([OTHER, sum(counts.values()) - sum(n for _, n in head)])
+        missing = len(s) - sum(counts.values())
+        if single and missing:  # the events without a value: (none), so shares sum to 1
+            rows.append([NONE, missing])
         return [[v, n, share(n, len(s))] for v, n in rows]
 
     # -- adoption
@@ -458,6 +464,9 @@ class Oracle:
         failures = [e for e in s if not e["success"]]
         counts = Counter(e["error_type"] for e in failures if e["error_type"] is not None)
         order = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        missing = len(failures) - sum(counts.values())
+        if missing:  # failures without an error type
+            order.append((NONE, missing))
         return [[k, n, share(n, len(failures)), share(n, len(s))] for k, n in order]
 
     def latency(self, c: Case, column: str, ps: tuple[float, ...]) -> list[list[Any]]:
@@ -473,6 +482,24 @@ class Oracle:
         if more:
             groups.append((OTHER, [v for k, vs in per.items() if k not in keys for v in vs]))
         return [[k, len(vs), *(nearest_rank(vs, p) for p in ps)] for k, vs in groups if vs]
+
+    def latency_over_time(self, c: Case, today: int) -> list[list[Any]]:
+        weekly = c.end - c.start + 1 > 92
+        keys = range(monday(c.start), c.end + 1, 7) if weekly else c.days()
+        out = []
+        for k in keys:
+            first, last = (k, k + 6) if weekly else (k, k)
+            inside = [e for e in self.all if self.matches(e, c)
+                      and first <= e["timestamp"] // DAY <= last]  # fmt: skip
+            ex = [e["execution_time"] for e in inside if e["execution_time"] is not None]
+            api = [e["api_time"] for e in inside if e["api_time"] is not None]
+            out.append(
+                [date_of(first), len(ex)]
+                + [nearest_rank(ex, p) if ex else None for p in (0.5, 0.9, 0.99)]
+                + [nearest_rank(api, p) if api else None for p in (0.5, 0.9, 0.99)]
+                + [last >= today or first < c.start or last > c.end]
+            )
+        return out
 
     # -- growth
     def cohorts(self, c: Case) -> list[list[Any]]:
@@ -706,6 +733,7 @@ def nearest_rank(values: list[int], p: float) -> float:
 
 # Each metric's definition here: (oracle method, how to compare).
 EXACT, LATENCY, TIMED, RELEASE = "exact", "latency", "timed", "release"
+OVER_TIME = "over time"
 DEFINITIONS: dict[str, tuple[Callable[[Oracle, Case], Any], str]] = {
     "release-health": (release_health, RELEASE),
     "summary": (Oracle.summary, "summary"),
@@ -727,6 +755,10 @@ DEFINITIONS: dict[str, tuple[Callable[[Oracle, Case], Any], str]] = {
     "success-rate": (Oracle.success_rate, EXACT),
     "errors": (Oracle.errors, EXACT),
     "execution-time": (lambda o, c: o.latency(c, "execution_time", (0.5, 0.95, 0.99)), LATENCY),
+    "latency-over-time": (
+        lambda o, c: o.latency_over_time(c, int(time.time() * 1000) // DAY),
+        OVER_TIME,
+    ),
     "api-time": (lambda o, c: o.latency(c, "api_time", (0.5, 0.95)), LATENCY),
     "cohorts": (Oracle.cohorts, EXACT),
     "heavy-installs": (Oracle.heavy_installs, EXACT),
@@ -760,6 +792,17 @@ def compare(kind: str, got: list[list[Any]], want: list[list[Any]]) -> str | Non
         if not close(g["execution_time_p50_ms"], w["execution_time_p50_ms"]):
             bad["execution_time_p50_ms"] = (g["execution_time_p50_ms"], w["execution_time_p50_ms"])
         return f"{bad}" if bad else None
+    if kind == OVER_TIME:
+        if len(got) != len(want):
+            return f"{len(got)} rows, expected {len(want)}"
+        for g, w in zip(got, want, strict=True):
+            if (
+                g[:2] != w[:2]
+                or g[-1] != w[-1]
+                or not all(close(a, b) for a, b in zip(g[2:-1], w[2:-1], strict=True))
+            ):
+                return f"{g} != {w}"
+        return None
     assert kind == LATENCY
     # Named commands with equal counts may come in either order: compare them by name.
     names = [r[0] for r in got]

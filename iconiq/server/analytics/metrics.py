@@ -14,6 +14,7 @@ from iconiq.server.analytics import adoption, growth, performance, releases, usa
 from iconiq.server.analytics.db import Db
 from iconiq.server.analytics.query import Filters, Table, share
 from iconiq.server.analytics.rollups.folding import READ_FOLD_LIMIT, fold_for_read
+from iconiq.server.analytics.scope import scoped
 
 Compute = Callable[[Db, Filters], Table]
 
@@ -23,7 +24,7 @@ class Metric:
     name: str
     title: str
     section: str
-    chart: str  # line | bar | hbar | doughnut | stacked | heatmap | cohort | releases | table
+    chart: str  # line, lines, bar, hbar, doughnut, stacked, heatmap, cohort, releases, table
     compute: Compute
     y: str = ""  # the column a chart plots (default: the second one)
 
@@ -99,6 +100,8 @@ _ALL = [
     Metric("execution-time", "Execution time (ms)", "performance", "table",
            performance.execution_time),
     Metric("api-time", "Image API time (ms)", "performance", "table", performance.api_time),
+    Metric("latency-over-time", "Latency percentiles over time (ms)", "performance", "lines",
+           performance.latency_over_time),
     Metric("release-health", "Release health", "releases", "releases", releases.release_health),
     Metric("cohorts", "Weekly retention cohorts", "growth", "cohort", growth.cohorts),
     Metric("heavy-installs", "Heaviest installs (paid-plan candidates)", "growth", "table",
@@ -118,7 +121,8 @@ def folding(compute: Compute) -> Compute:
 
     def run(db: Db, f: Filters) -> Table:
         left = fold_for_read(db)
-        table = compute(db, f)
+        with scoped(db, f) as sdb:
+            table = compute(sdb, f)
         if not left:
             return table
         lag = f"more than {READ_FOLD_LIMIT:,} new events are still being folded in"

@@ -1,4 +1,5 @@
-"""Performance: success rate, errors by type, execution and API time percentiles.
+"""Performance: success rate, errors by type, execution and API time percentiles (per
+command, and over time).
 
 Percentiles come from the fixed logarithmic histogram (eight buckets per
 doubling): the nearest-rank percentile's bucket is exact, and the value shown
@@ -11,12 +12,14 @@ from __future__ import annotations
 import math
 
 from iconiq.server.analytics.db import Db
-from iconiq.server.analytics.query import LONG_RANGE_DAYS, Filters, Table, share
+from iconiq.server.analytics.query import LONG_RANGE_DAYS, NONE, Filters, Table, share
 from iconiq.server.analytics.rollups.an_hist import bucket_bounds, bucket_value
 from iconiq.server.analytics.top import OTHER, ranked, top_and_other
-from iconiq.server.calendar import date_of
+from iconiq.server.calendar import date_of, today, week_end, week_of, week_sql, week_start
 
 _BOUNDS = bucket_bounds()
+WEEKLY_AFTER_DAYS = 92  # longer ranges: latency over time per week, not per day
+OVER_TIME = (0.5, 0.9, 0.99)
 
 
 def percentile(counts: dict[int, int], p: float) -> float | None:
@@ -131,7 +134,43 @@ def errors(db: Db, f: Filters) -> Table:
         params,
     )
     events, failures = (int(v or 0) for v in totals[0]) if totals else (0, 0)
+    counted = [(str(e), int(n)) for e, n in rows]
+    missing = failures - sum(n for _, n in counted)
+    if missing > 0:  # failures that carried no error type: their own row, so shares sum to 1
+        counted.append((NONE, missing))
     return Table(
         ["error_type", "failures", "share_of_failures", "rate"],
-        [[e, int(n), share(int(n), failures), share(int(n), events)] for e, n in rows],
+        [[e, n, share(n, failures), share(n, events)] for e, n in counted],
     )
+
+
+def latency_over_time(db: Db, f: Filters) -> Table:
+    """Execution and API time p50/p90/p99 (ms) per day, or per Monday-based week when the
+    range is longer than 92 days, from the same histograms as the tables. ``partial``: a
+    day or week not over yet (today, this week) or, per week, one the range cuts."""
+    weekly = f.end - f.start + 1 > WEEKLY_AFTER_DAYS
+    period = week_sql("day") if weekly else "day"
+    where, params = f.where()
+    rows = db.fetch(
+        f"SELECT {period}, metric, bucket, sum(n) FROM an_hist WHERE {where}"
+        f" GROUP BY {period}, metric, bucket",
+        params,
+    )
+    hists: dict[tuple[int, str], dict[int, int]] = {}
+    for at, metric, b, n in rows:
+        hists.setdefault((int(at), str(metric)), {})[int(b)] = int(n)
+    now = today()
+    keys = range(week_of(f.start), week_of(f.end) + 1) if weekly else range(f.start, f.end + 1)
+    out = []
+    for k in keys:
+        first, last = (week_start(k), week_end(k)) if weekly else (k, k)
+        partial = last >= now or first < f.start or last > f.end
+        exec_h, api_h = hists.get((k, "exec"), {}), hists.get((k, "api"), {})
+        out.append(
+            [date_of(first), sum(exec_h.values())]
+            + [percentile(exec_h, p) for p in OVER_TIME]
+            + [percentile(api_h, p) for p in OVER_TIME]
+            + [partial]
+        )
+    names = [f"{m}_p{round(p * 100)}_ms" for m in ("exec", "api") for p in OVER_TIME]
+    return Table(["week" if weekly else "day", "measured", *names, "partial"], out)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from iconiq.server.analytics.db import Db
-from iconiq.server.analytics.query import Filters, Table, share
+from iconiq.server.analytics.query import NONE, Filters, Table, share
 from iconiq.server.analytics.top import ranked, with_other
 from iconiq.server.calendar import date_of, weekday_sql
 
@@ -21,9 +21,11 @@ def total_events(db: Db, f: Filters) -> tuple[int, int]:
     return int(events or 0), int(failures or 0)
 
 
-def breakdown(db: Db, f: Filters, dim: str, label: str) -> Table:
+def breakdown(db: Db, f: Filters, dim: str, label: str, single: bool = True) -> Table:
     """Events per value of one dimension, with each value's share of all events: the top
-    ``f.top`` values, then ``(other)`` for the rest (see ``top``)."""
+    ``f.top`` values, then ``(other)`` for the rest (see ``top``). ``single``: an event has
+    at most one value, so the events with none get a ``(none)`` row and the shares sum
+    to 1 (flags: an event may have several, or none, and the shares do not add up)."""
     where, params = f.where()
     head, more = ranked(
         db,
@@ -41,6 +43,9 @@ def breakdown(db: Db, f: Filters, dim: str, label: str) -> Table:
         )[0],
     )
     total, _ = total_events(db, f)
+    missing = total - sum(int(r[1]) for r in rows)
+    if single and missing > 0:
+        rows.append([NONE, missing])
     return Table([label, "events", "share"], [[v, n, share(n, total)] for v, n in rows])
 
 
@@ -65,7 +70,7 @@ def commands(db: Db, f: Filters) -> Table:
 def flags(db: Db, f: Filters) -> Table:
     """Events that used each option (share: of all events in the range). ``(other)`` counts
     the uses of the remaining options (an event with two of them counts twice)."""
-    return breakdown(db, f, "flag", "flag")
+    return breakdown(db, f, "flag", "flag", single=False)
 
 
 def output_formats(db: Db, f: Filters) -> Table:

@@ -10,7 +10,11 @@
   which ``Host`` they may use: ``iconiq.server.security``.
 - ``GET /-/static/{digest}/{path}``: the dashboard's assets (see ``assets``).
 
-Every endpoint takes the range and filters of ``query.Filters.parse``.
+Every endpoint takes the range and filters of ``query.Filters.parse`` (the
+breakdown filters too: ``country``, ``os``, ``model``, ``output_format``, ``ci``).
+``compare=previous`` on a headline metric (``summary``) adds each number's value
+over the previous period of the same length and the change (``compare``); the
+dashboard's cards always show it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import csv
 import io
 import json
 import time
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs, quote
 
@@ -28,12 +33,12 @@ from starlette.concurrency import run_in_threadpool
 
 from iconiq.errors import InvalidInput
 from iconiq.server import sessions
-from iconiq.server.analytics import assets, releases, views
+from iconiq.server.analytics import assets, compare, releases, scope, views
 from iconiq.server.analytics.metrics import METRICS, SECTIONS, Metric
-from iconiq.server.analytics.query import Filters, Table
+from iconiq.server.analytics.query import BREAKDOWNS, Filters, Table
 from iconiq.server.analytics.rollups.folding import fold_for_read
 from iconiq.server.analytics.top import ranked
-from iconiq.server.calendar import date_of
+from iconiq.server.calendar import date_of, today, week_end, week_of
 from iconiq.server.security import (
     BAD_HOST,
     COOKIE_NAME,
@@ -49,6 +54,17 @@ from iconiq.server.security import (
     token_matches,
 )
 
+# Panels whose rows are values of a filter: a click on one filters the dashboard by it.
+CLICKABLE = {
+    "countries": "country",
+    "operating-systems": "os",
+    "models": "model",
+    "output-formats": "output_format",
+    "ci-share": "ci",
+    "ci-providers": "ci_provider",
+    "invoked-by": "invoked_by",
+    "commands": "command",
+}
 OVERVIEW = ("summary", "daily-active", "commands", "success-rate", "errors", "execution-time")
 MAX_FORM = 4096  # the sign-in form: a token and a path
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -64,17 +80,31 @@ def section_metrics(section: str) -> list[Metric]:
     return [m for m in METRICS.values() if m.section == section]
 
 
-def run_metric(request: Request, metric: Metric, f: Filters) -> tuple[Table, float]:
-    """The metric's table and how long it took (ms)."""
+def run_metric(
+    request: Request, metric: Metric, f: Filters, previous: bool = False
+) -> tuple[Table, float]:
+    """The metric's table and how long it took (ms); with ``previous``, a headline table
+    compared with the previous period of the same length (``compare``)."""
     store = request.app.state.store
     started = time.perf_counter()
     with store.db() as db:
         table = metric.compute(db, f)
+        if previous and compare.comparable(table):
+            table = compare.with_previous(table, metric.compute(db, f.previous()))
+    table = replace(table, note=scope.note(metric.name, f, table.note))
     return table, round((time.perf_counter() - started) * 1000, 1)
 
 
+def wants_previous(request: Request) -> bool:
+    """``compare=previous`` (or nothing); anything else is a 400."""
+    given = request.query_params.get("compare", "")
+    if given not in ("", "previous"):
+        raise InvalidInput("compare must be previous")
+    return given == "previous"
+
+
 def as_json(metric: Metric, f: Filters, table: Table, ms: float) -> dict[str, Any]:
-    return {
+    out = {
         "metric": metric.name,
         "title": metric.title,
         "filters": f.describe(),
@@ -84,6 +114,10 @@ def as_json(metric: Metric, f: Filters, table: Table, ms: float) -> dict[str, An
         "compute_ms": ms,
         **{name: part.records() for name, part in table.parts.items()},
     }
+    if "previous" in table.columns:
+        before = f.previous().describe()
+        out["previous_period"] = {"from": before["from"], "to": before["to"]}
+    return out
 
 
 def as_csv(table: Table) -> str:
@@ -111,9 +145,10 @@ def metric_response(request: Request, name: str) -> Response:
         return _bad("no such metric; GET /v1/metrics lists them", 404)
     try:
         f = Filters.parse(request.query_params, request.app.state.settings.top_values)
+        previous = wants_previous(request)
     except InvalidInput as exc:
         return _bad(str(exc))
-    table, ms = run_metric(request, metric, f)
+    table, ms = run_metric(request, metric, f, previous)
     part = request.query_params.get("part")
     if part is not None:  # one further table of the answer alone (see Table.parts)
         if part not in table.parts:
@@ -147,6 +182,19 @@ def choices(request: Request, f: Filters) -> dict[str, list[str]]:
     return out
 
 
+def chips(f: Filters) -> list[dict[str, str]]:
+    """The active filters as removable chips: what each is, and the query without it."""
+    out = []
+    given = [("version", "Version", f.version), ("command", "Command", f.command)]
+    given += [(name, BREAKDOWNS[name].label, value) for name, value in f.breakdown]
+    for name, label, value in given:
+        if value is None:
+            continue
+        without = "&".join(p for p in f.query_string().split("&") if not p.startswith(name + "="))
+        out.append({"name": name, "label": label, "value": value, "without": without})
+    return out
+
+
 def release_markers(request: Request, f: Filters) -> list[dict[str, str]]:
     """Release dates in the range, for the markers on the time charts (``releases.markers``)."""
     with request.app.state.store.db() as db:
@@ -175,11 +223,12 @@ def page(request: Request, section: str) -> Response:
         if fmt not in ("html", "json"):
             raise InvalidInput("format must be html or json")
         f = Filters.parse(request.query_params, request.app.state.settings.top_values)
+        wants_previous(request)  # the cards always compare; a wrong value is still an error
     except InvalidInput as exc:
         return _refused(Refusal(400, str(exc)), fmt == "json")
     panels = []
     for metric in section_metrics(section):
-        table, ms = run_metric(request, metric, f)
+        table, ms = run_metric(request, metric, f, previous=metric.name == "summary")
         panels.append(views.panel(metric, table, ms, as_json(metric, f, table, ms)))
     marks = release_markers(request, f) if section != "live" else []
     if fmt == "json":
@@ -200,6 +249,10 @@ def page(request: Request, section: str) -> Response:
         dates={"from": date_of(f.start), "to": date_of(f.end)},
         query=f.query_string(),
         choices=choices(request, f),
+        chips=chips(f),
+        clickable=CLICKABLE,
+        kept="&".join(p for p in f.query_string().split("&") if not p.startswith(("from=", "to="))),
+        last_week_partial=week_end(week_of(f.end)) >= min(f.end + 1, today()),
         releases=marks,
         json=lambda v: json.dumps(v, default=str).replace("</", "<\\/"),
     )

@@ -6,23 +6,30 @@
   const number = new Intl.NumberFormat(undefined, { maximumFractionDigits: 1 });
   const whole = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 });
   const percent = new Intl.NumberFormat(undefined, { style: "percent", maximumFractionDigits: 1 });
+  const signedPercent = new Intl.NumberFormat(undefined,
+    { style: "percent", maximumFractionDigits: 1, signDisplay: "exceptZero" });
+  const signedNumber = new Intl.NumberFormat(undefined, { maximumFractionDigits: 1, signDisplay: "exceptZero" });
   let regions = null;
   try { regions = new Intl.DisplayNames(undefined, { type: "region" }); } catch (e) { regions = null; }
 
-  /* The summary's metric names: a card's label, and how its value reads. */
+  /* The summary's metric names: a card's label, how its value reads, and which way is
+   * better ("up", "down"; none: neither) when it is compared with the previous period. */
   const CARDS = {
-    events: ["Events"],
-    active_installs_last_7_days: ["Active installs, last 7 days"],
-    daily_active_installs_last_day: ["Daily active installs (last day)"],
-    average_daily_active_installs: ["Average daily active installs"],
-    new_installs: ["New installs"],
-    success_rate: ["Success rate", "rate"],
+    events: ["Events", "", "up"],
+    active_installs_last_7_days: ["Active installs, last 7 days", "", "up"],
+    daily_active_installs_last_day: ["Daily active installs (last day)", "", "up"],
+    average_daily_active_installs: ["Average daily active installs", "", "up"],
+    new_installs: ["New installs", "", "up"],
+    success_rate: ["Success rate", "rate", "up"],
     top_command: ["Top command", "text"],
-    execution_time_p50_ms: ["Median execution time", "ms"],
+    execution_time_p50_ms: ["Median execution time", "ms", "down"],
     average_prompt_length: ["Average prompt length", "chars"],
   };
   const COLUMNS = {
     p50_ms: "p50 (ms)", p95_ms: "p95 (ms)", p99_ms: "p99 (ms)", execution_time: "Execution time (ms)",
+    exec_p50_ms: "Execution p50 (ms)", exec_p90_ms: "Execution p90 (ms)", exec_p99_ms: "Execution p99 (ms)",
+    api_p50_ms: "Image API p50 (ms)", api_p90_ms: "Image API p90 (ms)", api_p99_ms: "Image API p99 (ms)",
+    week: "Week of (UTC)", output_format: "Output format", os: "OS", ci: "CI",
     error_type: "Error", install_id: "Install", time: "Time (UTC)", day: "Day (UTC)", success: "Result",
     cohort_week: "First seen (week of)", weekly_installs: "Installs", top_error: "Most common error",
   };
@@ -72,6 +79,33 @@
     return { label: spec[0], value: text };
   }
 
+  /* How a headline number changed against the previous period: an arrow, the change in
+   * words ("+12.5%", or "-2.1 pts" for a rate) and whether that is good or bad news. */
+  function delta(name, value, previous, change, kind) {
+    const better = (CARDS[name] || [])[2];
+    if (typeof change !== "number") {
+      if (typeof value === "number" && previous === 0 && value > 0) {
+        return { arrow: "▲", text: "up from none", direction: "up", tone: better ? (better === "up" ? "good" : "bad") : "" };
+      }
+      if (typeof value === "string" || typeof previous === "string") {  // the top command
+        return value === previous ? { arrow: "=", text: "unchanged", direction: "flat", tone: "" }
+          : { arrow: "↔", text: "changed", direction: "flat", tone: "" };
+      }
+      return { arrow: "=", text: "no change", direction: "flat", tone: "" };
+    }
+    if (change === 0) { return { arrow: "=", text: "no change", direction: "flat", tone: "" }; }
+    const direction = change > 0 ? "up" : "down";
+    const text = kind === "points" ? signedNumber.format(change * 100) + " pts" : signedPercent.format(change);
+    return { arrow: change > 0 ? "▲" : "▼", text: text, direction: direction,
+      tone: better ? (better === direction ? "good" : "bad") : "" };
+  }
+
+  /* "previous 30 days" for a {from, to} range of dates. */
+  function periodName(range) {
+    const days = Math.round((Date.parse(range.to + "T00:00:00Z") - Date.parse(range.from + "T00:00:00Z")) / 86400000) + 1;
+    return days === 1 ? "previous day" : "previous " + whole.format(days) + " days";
+  }
+
   /* "YYYY-MM-DD HH:MM:SS" (UTC) → ms since the epoch, or NaN. */
   function utcMillis(text) {
     return typeof text === "string" ? Date.parse(text.replace(" ", "T") + "Z") : NaN;
@@ -109,5 +143,5 @@
 
   window.IconiqFormat = { humanize: humanize, column: function (c) { return COLUMNS[c] || humanize(c); },
     isRate: isRate, num: num, cell: cell, label: label, card: card, country: country,
-    utcMillis: utcMillis, compareVersions: compareVersions };
+    utcMillis: utcMillis, compareVersions: compareVersions, delta: delta, periodName: periodName };
 })();
