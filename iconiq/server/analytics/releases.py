@@ -213,9 +213,20 @@ def _versions(db: Db, f: Filters) -> tuple[list[_Version], bool]:
     for v, events, failures in counts:
         if str(v) in found:
             found[str(v)].events, found[str(v)].failures = int(events or 0), int(failures or 0)
-    # From the (install, version, command) spans: only those crossing an end of the range
-    # are looked up by day.
-    installs = db.fetch(*an_install_spans.installs_by_version(f.start, f.end, f.command, keys))
+    if f.breakdown:
+        # A breakdown filter: ``db`` reads the matching events' install-days (``scope``),
+        # which the spans, kept for every event, do not know.
+        installs = db.fetch(
+            "SELECT version, count(DISTINCT install_id) FROM an_install_days"
+            f" WHERE {where} AND {cond} GROUP BY version",
+            [*params, *kp],
+        )
+    else:
+        # From the (install, version, command) spans: only those crossing an end of the
+        # range are looked up by day.
+        installs = db.fetch(
+            *an_install_spans.installs_by_version(f.start, f.end, f.command, keys)
+        )
     for v, n in installs:
         if str(v) in found:
             found[str(v)].installs = int(n)
