@@ -153,6 +153,8 @@ def test_a_breakdown_filter_equals_the_metric_over_only_the_matching_events(
                 want = [r for r in want if r[0] != "new_installs"]
             if name == "new-installs" and not per_install:
                 continue
+            if name == "heavy-installs" and not per_install:  # first_seen: as new_installs
+                got, want = [r[:5] + r[6:] for r in got], [r[:5] + r[6:] for r in want]
             if name == "release-health":
                 # A version's first day is looked for from the range's first week on (the
                 # matching events before it are not read), and the release order and each
