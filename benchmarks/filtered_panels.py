@@ -15,31 +15,22 @@ and the slowest of them. "Today" is the newest event's day.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from dataclasses import replace
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from iconiq.server.analytics.db import Db
 from iconiq.server.analytics.metrics import METRICS
 from iconiq.server.analytics.query import Filters
 from iconiq.server.calendar import DAY_MS
 from iconiq.server.storage.base import open_store
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from panels import timed  # noqa: E402  (one timing rule for both panel benchmarks)
+
 LABELS = ("30 d", "30 d, country", "30 d, country+os", "2 y, country", "2 y, country+os")
-
-
-def timed(db: Db, name: str, f: Filters, runs: int = 3) -> float:
-    METRICS[name].compute(db, f)  # warm-up
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        METRICS[name].compute(db, f)
-        samples.append((time.perf_counter() - started) * 1000)
-    return statistics.median(samples)
 
 
 def measure(url: str) -> tuple[str, int, dict[str, list[float]]]:

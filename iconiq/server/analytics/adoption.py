@@ -11,21 +11,24 @@ from iconiq.server.analytics.top import OTHER, ranked, top_and_other, with_other
 from iconiq.server.calendar import date_of, week_end, week_of, week_start
 
 
-def daily_active(db: Db, f: Filters) -> Table:
-    """Distinct installs with at least one stored event, per UTC day."""
-    period = {(False, False): "d", (True, False): "v", (False, True): "c", (True, True): "x"}
+def _active(
+    db: Db, f: Filters, periods: tuple[str, str, str, str], first: int, last: int
+) -> dict[int, int]:
+    """Distinct installs per ``an_active`` period start from ``first`` to ``last``, read from
+    the rows of the filters' kind: ``periods`` names them for no filter, the version, the
+    command, and both (days: d v c x; weeks: w wv wc wx)."""
+    kind = periods[(f.version is not None) + 2 * (f.command is not None)]
     rows = db.fetch(
         "SELECT start, installs FROM an_active WHERE period = ? AND version = ?"
         " AND command = ? AND start BETWEEN ? AND ?",
-        [
-            period[(f.version is not None, f.command is not None)],
-            f.version or "",
-            f.command or "",
-            f.start,
-            f.end,
-        ],
+        [kind, f.version or "", f.command or "", first, last],
     )
-    found = {int(d): int(n) for d, n in rows}
+    return {int(start): int(n) for start, n in rows}
+
+
+def daily_active(db: Db, f: Filters) -> Table:
+    """Distinct installs with at least one stored event, per UTC day."""
+    found = _active(db, f, ("d", "v", "c", "x"), f.start, f.end)
     return Table(
         ["day", "installs"], [[date_of(d), found.get(d, 0)] for d in range(f.start, f.end + 1)]
     )
@@ -36,20 +39,7 @@ def weekly_active(db: Db, f: Filters) -> Table:
     over the whole week; ``partial`` marks a first or last week that reaches outside the range
     (its count includes days before ``from`` or after ``to``)."""
     first, last = week_of(f.start), week_of(f.end)
-    # an_active: 'w' all installs, 'wv' by version, 'wc' by command, 'wx' by both.
-    period = {(False, False): "w", (True, False): "wv", (False, True): "wc", (True, True): "wx"}
-    rows = db.fetch(
-        "SELECT start, installs FROM an_active WHERE period = ? AND version = ?"
-        " AND command = ? AND start BETWEEN ? AND ?",
-        [
-            period[(f.version is not None, f.command is not None)],
-            f.version or "",
-            f.command or "",
-            first,
-            last,
-        ],
-    )
-    found = {int(w): int(n) for w, n in rows}
+    found = _active(db, f, ("w", "wv", "wc", "wx"), first, last)
     return Table(
         ["week", "installs", "partial"],
         [
