@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import sqlite3
 import statistics
@@ -100,15 +101,24 @@ class Cell:
             return []
 
     def pending(self) -> tuple[int, float | None]:
-        """(events still queued, age in s of the oldest)."""
+        """(events still queued, age in s of the oldest): in the spool, and still in its
+        inbox (read here, not taken in: that is the flusher's job)."""
         spool = self.home / "telemetry.db"
-        if not spool.exists():
-            return 0, None
-        db = sqlite3.connect(spool)
+        n, oldest = 0, None
+        if spool.exists():
+            db = sqlite3.connect(spool)
+            try:
+                n, oldest = db.execute("SELECT count(*), min(created_ms) FROM events").fetchone()
+            finally:
+                db.close()
         try:
-            n, oldest = db.execute("SELECT count(*), min(created_ms) FROM events").fetchone()
-        finally:
-            db.close()
+            lines = (self.home / "telemetry.db.inbox").read_bytes().splitlines()
+        except FileNotFoundError:
+            lines = []
+        stamps = [json.loads(line)["timestamp"] for line in lines if line.strip()]
+        if stamps:
+            n += len(stamps)
+            oldest = min([*stamps, *([oldest] if oldest else [])])
         return int(n), (time.time() * 1000 - oldest) / 1000 if oldest else None
 
 

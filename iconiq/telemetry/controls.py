@@ -42,8 +42,8 @@ def disable() -> str:
 
 
 def _forget_install_id() -> None:
-    from iconiq.telemetry.spool import healing
+    from iconiq.telemetry.spool import exists, healing
 
     path = paths.telemetry_db_path()
-    if path.exists():
+    if exists(path):
         healing(path, lambda spool: spool.set(install_id=None))

@@ -13,7 +13,7 @@ import sys
 from iconiq import __version__
 from iconiq.run import Run
 from iconiq.telemetry import schema
-from iconiq.telemetry.spool import uuid4
+from iconiq.telemetry.ids import uuid4
 
 # ``typing.TYPE_CHECKING`` without importing typing (~4 ms of CPU for a host that
 # records an event); mypy treats a name ``TYPE_CHECKING`` the same way.
@@ -172,7 +172,7 @@ def _choice(value: Any, allowed: tuple[str, ...]) -> str | None:
     return lowered if lowered in allowed else None
 
 
-def build(run: Run, install_id: str) -> dict[str, Any]:
+def build(run: Run, install_id: str | None) -> dict[str, Any]:
     """The v1 event for ``run``: every field of ``schema.WIRE_FIELDS``, in that order, null
     where not applicable."""
     facts = run.facts

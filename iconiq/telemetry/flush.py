@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from iconiq.telemetry import transport
+from iconiq.telemetry import due, transport
 from iconiq.telemetry.schema import MAX_BATCH_BYTES, MAX_BATCH_EVENTS
 from iconiq.telemetry.sender import Sender
 from iconiq.telemetry.spool import Queued, Spool, now_ms
@@ -204,15 +204,17 @@ def _send_splitting(
 
 
 def record(spool: Spool, result: Result, *, rng: random.Random | None = None) -> None:
-    """Persist the outcome of a flush and when the next one may start."""
+    """Persist the outcome of a flush (in the spool) and when the next one may start
+    (beside it, where commands read it: ``iconiq.telemetry.due``)."""
     now = now_ms()
-    values: dict[str, object] = {"last_attempt_ms": now}
+    values: dict[str, object] = {}
+    next_attempt = 0
     if result.uploaded or result.rejected:
         values["last_upload_ms"] = now
     if result.first_rejection:
         values["last_rejection"] = result.first_rejection
     if result.delivered:
-        values.update(backoff_s=0, next_attempt_ms=0)
+        values.update(backoff_s=0)
         if result.uploaded or result.rejected:  # the server answered: the last error is over
             values.update(last_error=None, last_error_ms=None)
     else:
@@ -220,10 +222,8 @@ def record(spool: Spool, result: Result, *, rng: random.Random | None = None) ->
         backoff = min(BACKOFF_MAX_S, max(BACKOFF_MIN_S, previous * 2))
         jittered = backoff * (0.8 + 0.4 * (rng or random).random())
         wait = max(jittered, result.retry_after or 0.0)
-        values.update(
-            backoff_s=round(backoff, 3),
-            next_attempt_ms=now + int(wait * 1000),
-            last_error=result.error,
-            last_error_ms=now,
-        )
+        next_attempt = now + int(wait * 1000)
+        values.update(backoff_s=round(backoff, 3), last_error=result.error, last_error_ms=now)
     spool.set(**values)
+    if str(spool.path) != ":memory:":
+        due.update(spool.path, last_attempt_ms=now, next_attempt_ms=next_attempt)

@@ -4,8 +4,9 @@ Started by a command (``iconiq.telemetry.spawn``) or by ``iconiq telemetry
 flush --background``. It takes the spool's exclusive lock (``spawn.acquire_lock``:
 an ``flock`` that the kernel drops when the process dies, so a kill -9 never
 leaves it stuck),
-uploads what is queued, records the outcome and the next attempt time in the
-spool, and exits. A watchdog thread ends it after ``HARD_LIMIT_S`` whatever it
+takes in what commands appended to the inbox, uploads what is queued, records
+the outcome in the spool and the next attempt time beside it (``iconiq.telemetry.due``),
+and exits. A watchdog thread ends it after ``HARD_LIMIT_S`` whatever it
 is doing: it never lingers, never loops while offline.
 
 A command that records an event when no upload is due yet starts a *scheduled*
@@ -63,10 +64,10 @@ def run(spool_path: Path, *, limit: float = HARD_LIMIT_S) -> int:
     """Flush once; the exit code is 0 when everything queued was delivered."""
     from iconiq.telemetry import decision, flush, transport
     from iconiq.telemetry.spawn import acquire_lock
-    from iconiq.telemetry.spool import Spool, healing
+    from iconiq.telemetry.spool import Spool, exists, healing
 
     deadline = time.monotonic() + max(1.0, limit - SOFT_MARGIN_S)
-    if not decision.decide().enabled or not spool_path.exists():
+    if not decision.decide().enabled or not exists(spool_path):
         return 0
     lock = acquire_lock(spool_path, timeout=0.5)
     if lock is None:  # another flusher is at work: it uploads what is queued
@@ -94,7 +95,10 @@ def run(spool_path: Path, *, limit: float = HARD_LIMIT_S) -> int:
                     _end_claim(spool)
                     # An event appended while this run was finishing saw its claim and
                     # started nothing: take it now (later ones make their own claim).
-                    if last_pass or not result.delivered or not spool.pending()[0]:
+                    if last_pass or not result.delivered:
+                        break
+                    spool.take_inbox()
+                    if not spool.pending()[0]:
                         break
         _count_run(spool)
         return result
@@ -106,10 +110,10 @@ def run(spool_path: Path, *, limit: float = HARD_LIMIT_S) -> int:
 def _end_claim(spool: Spool) -> None:
     """Let the next command claim an upload (``iconiq.telemetry.due``), unless the claim
     is a later upload another command scheduled."""
+    from iconiq.telemetry import due
     from iconiq.telemetry.spool import now_ms
 
-    if spool.get_int("flush_at_ms") <= now_ms():
-        spool.set(flush_at_ms=None)
+    due.end_claim(spool.path, now_ms())
 
 
 def _count_run(spool: Spool) -> None:

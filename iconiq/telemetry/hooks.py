@@ -3,12 +3,13 @@
 ``before_command`` shows the first-run notice (a y/n prompt on a terminal, a
 one-time note on stderr otherwise); until it was shown, nothing is recorded
 unless the config file turned telemetry on. ``after_command`` appends the run's event
-to the spool and maybe starts the detached flusher. Neither ever raises (but
+to the spool's inbox and maybe starts the detached flusher. Neither ever raises (but
 KeyboardInterrupt and SystemExit, which are the user's, go through): an event
 that could not be stored is counted once in ``telemetry.db.dropped``.
 
-This module is imported on every command, so it imports nothing heavy: the
-spool (``sqlite3``) is loaded only when telemetry is on, httpx never.
+This module is imported on every command, so it imports nothing heavy: an event
+goes to the inbox (a file append, ``iconiq.telemetry.inbox``), never through
+SQLite (except where there is no ``flock``), and httpx is never loaded.
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ import time
 from pathlib import Path
 
 from iconiq.run import Run
+
+# ``typing.TYPE_CHECKING`` without importing typing (this module is on every command's path).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from iconiq.telemetry.spool import Spool
 
 NOTICE = """\
 \U0001f680 Welcome to Iconiq!
@@ -170,14 +176,13 @@ def after_command(run: Run) -> None:
 
 
 def _record(run: Run) -> None:
-    """Store the event, waiting for the spool's lock at most ``RECORD_BUDGET_S`` in all;
-    an event not stored is counted once (``telemetry.db.dropped``)."""
+    """Store the event, waiting for locks at most ``inbox.RECORD_BUDGET_S`` in all; an
+    event not stored is counted once (``telemetry.db.dropped``)."""
     from iconiq import paths
-    from iconiq.telemetry.spool import RECORD_BUDGET_S
 
     path = paths.telemetry_db_path()
     try:
-        delay = _store(run, path, RECORD_BUDGET_S)
+        delay = _store(run, path)
     except Exception as exc:  # noqa: BLE001 - counted, never raised
         _count_dropped(path, exc)
         return
@@ -188,29 +193,54 @@ def _record(run: Run) -> None:
             spawn_flusher(path, delay_ms=delay)
 
 
-def _store(run: Run, path: Path, budget_s: float) -> int | None:
-    """Append the event (healing a damaged spool once); when a flusher it starts should
-    upload (ms from now), or None: start none."""
-    from iconiq.telemetry import due, event
+def _store(run: Run, path: Path) -> int | None:
+    """Append the event to the inbox (no SQLite: ``iconiq.telemetry.inbox``), then ask
+    the delivery rule: in how many ms a flusher this command starts should upload, or
+    None: start none."""
+    from iconiq.telemetry import due, event, inbox
+
+    started = time.monotonic()
+    if not inbox.supported():
+        return _store_in_spool(run, path)
+    body = event.dumps(event.build(run, None))  # the spool fills in the install id
+    waiting = inbox.append(path, body, inbox.RECORD_BUDGET_S)
+    _debug(body)  # printed once stored: a dropped event is counted, not shown
+    left = max(0.0, inbox.RECORD_BUDGET_S - (time.monotonic() - started))
+    if not due.exists(path) and os.path.exists(path):
+        try:
+            _hand_over_due_state(path, left)
+        except Exception:  # noqa: BLE001 - the event is stored; the claim goes on without it
+            pass
+    return due.claim(path, int(time.time() * 1000), waiting, due.interval_ms(), left)
+
+
+def _hand_over_due_state(path: Path, budget_s: float) -> None:
+    """Once, on the first command after an upgrade: a spool from an older release keeps
+    the delivery state (a back-off in force, say) in SQLite; opening it moves that out
+    (spool migration ``m003``) before this command claims an upload."""
+    from iconiq.telemetry.spool import healing
+
+    healing(path, lambda spool: None, sync="OFF", budget_s=max(budget_s, 0.01))
+
+
+def _store_in_spool(run: Run, path: Path) -> int | None:
+    """Where there is no ``flock`` (Windows): append to the spool itself (healing a
+    damaged one once), within the recording budget."""
+    from iconiq.telemetry import due, event, inbox
     from iconiq.telemetry.spool import healing
 
     made: list[str] = []  # [event_id, body]: built once, so a retry stores the same event
 
-    def make(install_id: str) -> tuple[str, str]:
+    def append(spool: Spool) -> int:
         if not made:
-            payload = event.build(run, install_id)
+            payload = event.build(run, spool.install_id())
             made.extend((str(payload["event_id"]), event.dumps(payload)))
-        return made[0], made[1]
+        spool.append(made[0], made[1])
+        return spool.pending()[1]
 
-    interval = due.interval_ms()
-    delay = healing(
-        path,
-        lambda spool: spool.record(make, interval_ms=interval),
-        sync="OFF",
-        budget_s=budget_s,
-    )
-    _debug(made[1])  # printed once stored: a dropped event is counted, not shown
-    return delay
+    waiting = healing(path, append, sync="OFF", budget_s=inbox.RECORD_BUDGET_S)
+    _debug(made[1])
+    return due.claim(path, int(time.time() * 1000), waiting, due.interval_ms(), 0.0)
 
 
 def _debug(body: str) -> None:
@@ -222,9 +252,21 @@ def _debug(body: str) -> None:
 
 
 def _count_dropped(path: Path, exc: BaseException) -> None:
-    from iconiq.telemetry.spool import LOST_ERROR, LOST_LOCKED, count_dropped, is_busy
+    from iconiq.telemetry import inbox
 
+    if isinstance(exc, inbox.Full):
+        reason = inbox.LOST_FULL
+    elif isinstance(exc, inbox.Busy) or _spool_busy(exc):
+        reason = inbox.LOST_LOCKED
+    else:
+        reason = inbox.LOST_ERROR
     try:
-        count_dropped(path, LOST_LOCKED if is_busy(exc) else LOST_ERROR)
+        inbox.count_dropped(path, reason)
     except OSError:
         pass  # nowhere to write (no home, full disk): nothing can be kept
+
+
+def _spool_busy(exc: BaseException) -> bool:
+    """A spool locked past the budget (the Windows path); the spool module is loaded then."""
+    spool = sys.modules.get("iconiq.telemetry.spool")
+    return spool is not None and bool(spool.is_busy(exc))

@@ -19,13 +19,14 @@ from typing import IO
 
 from iconiq import errors, paths
 from iconiq.telemetry import decision, flush
+from iconiq.telemetry.ids import uuid4
+from iconiq.telemetry.inbox import dropped_path
 from iconiq.telemetry.spool import (
     Spool,
-    dropped_path,
+    exists,
     healing,
     healing_iter,
     remove_files,
-    uuid4,
 )
 
 FOREGROUND_LIMIT_S = 900.0
@@ -41,7 +42,7 @@ def _locked_spool(wait: float, *, or_anyway: bool = False) -> Iterator[Path | No
     from iconiq.telemetry.spawn import acquire_lock
 
     path = paths.telemetry_db_path()
-    if not path.exists():
+    if not exists(path):
         yield None
         return
     lock = acquire_lock(path, timeout=wait)
@@ -71,7 +72,7 @@ def _endpoint() -> str:
 
 def pending_count() -> int:
     path = paths.telemetry_db_path()
-    if not path.exists():
+    if not exists(path):
         return 0
     return healing(path, lambda spool: spool.pending()[0])
 
@@ -80,7 +81,7 @@ def queued_bodies() -> Iterator[str]:
     """The queued events, oldest first, exactly as they will be sent (after healing a
     damaged spool met half-way, those not yet shown)."""
     path = paths.telemetry_db_path()
-    if not path.exists():
+    if not exists(path):
         return
     shown: set[str] = set()
     for queued in healing_iter(path, lambda spool: spool.iter_all()):
@@ -119,7 +120,7 @@ def flush_background() -> None:
 
     _refuse_when_off("nothing is queued or sent")
     path = paths.telemetry_db_path()
-    if path.exists():
+    if exists(path):
         spawn_flusher(path)
 
 

@@ -5,17 +5,19 @@ Tables (created by ``MIGRATIONS``, a list that only grows, each recorded in
 
     events(seq, event_id UNIQUE, created_ms, body)   body = the event's wire JSON
     totals(id=1, n, bytes)                           kept by triggers, for the cap
-    state(key, value)                                install id, counters, backoff
+    state(key, value)                                install id, counters, last error
 
-Every write is one short ``BEGIN IMMEDIATE`` transaction (WAL, busy timeout), so
-many commands can append while a flusher deletes what the server took. A
-command's append waits for a lock at most ``RECORD_BUDGET_S`` in all (``budget_s``);
-an event it could not store is counted once in the side file ``telemetry.db.dropped``
-(one byte per event: it needs no lock on the spool). A damaged spool is healed by
-``open_healing``, and ``healing_iter`` / ``healing`` run an operation once more on the
-healed spool (see ``iconiq.telemetry.salvage``). Every spool file is created and kept
-with mode 0600. Only the standard library is imported here: this module is on every
-command's path.
+Commands do not open it: on POSIX they append to its inbox (``telemetry.db.inbox``,
+``iconiq.telemetry.inbox``), which every ``Spool`` opened on the file takes in first
+(``take_inbox``); the delivery rule's state sits beside it in ``telemetry.db.due``
+(``iconiq.telemetry.due``). Every write is one short ``BEGIN IMMEDIATE`` transaction
+(WAL, busy timeout), so readers, the flusher and ``iconiq telemetry`` commands can work
+side by side. Where there is no ``flock`` (Windows), a command appends here, waiting
+for a lock at most ``RECORD_BUDGET_S`` in all (``budget_s``). An event a command could
+not store is counted once in the side file ``telemetry.db.dropped`` (one byte per
+event: it needs no lock). A damaged spool is healed by ``open_healing``, and
+``healing_iter`` / ``healing`` run an operation once more on the healed spool (see
+``iconiq.telemetry.salvage``). Every spool file is created and kept with mode 0600.
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ import time
 from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from iconiq.telemetry import due, inbox
+from iconiq.telemetry.ids import uuid4
+from iconiq.telemetry.inbox import DROPPED_SUFFIX, RECORD_BUDGET_S
 
 # ``typing.TYPE_CHECKING`` without importing typing (~4 ms of CPU for a host that
 # records an event); mypy treats a name ``TYPE_CHECKING`` the same way.
@@ -47,16 +53,12 @@ else:
         import sqlite3
 
 BUSY_TIMEOUT_MS = 5000
-# All a command may wait for the spool's lock (open, read the install id, append).
-RECORD_BUDGET_S = 0.15
+# How long opening the spool waits for its write lock to take the inbox in.
+INBOX_WAIT_MS = 500
 # The budget is kept to within this many ms (the busy timeout is shrunk only past it).
 SPEND_SLACK_MS = 5
 FILE_MODE = 0o600
 SIDE_SUFFIXES = ("-wal", "-shm", "-journal")
-# One byte per event a command could not store: L = spool locked, E = any other failure.
-DROPPED_SUFFIX = ".dropped"
-LOST_LOCKED = b"L"
-LOST_ERROR = b"E"
 # WAL with synchronous=NORMAL never corrupts and survives any process crash (kill -9);
 # commands append with OFF (no fsync, ~0.5 ms instead of 10-30 ms on a slow disk): a
 # process crash still loses nothing, an OS crash or power cut may lose the last events
@@ -92,9 +94,21 @@ def _m2_totals(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
-    ("m001_events_and_state", _m1_events),
-    ("m002_totals_triggers", _m2_totals),
+def _m3_due_state_to_file(db: sqlite3.Connection, path: Path) -> None:
+    """The delivery state moves to ``<spool>.due`` (``iconiq.telemetry.due``), where a
+    command reads it without opening SQLite; a back-off in force is kept."""
+    marks = ",".join("?" * len(due.KEYS))
+    rows = db.execute(f"SELECT key, value FROM state WHERE key IN ({marks})", due.KEYS)
+    values = {str(k): _as_int(v) for k, v in rows}
+    if values and str(path) != ":memory:" and not due.exists(path):
+        due.update(path, **values)
+    db.execute(f"DELETE FROM state WHERE key IN ({marks})", due.KEYS)
+
+
+MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection, Path], None]]] = [
+    ("m001_events_and_state", lambda db, _: _m1_events(db)),
+    ("m002_totals_triggers", lambda db, _: _m2_totals(db)),
+    ("m003_due_state_to_file", _m3_due_state_to_file),
 ]
 
 
@@ -143,7 +157,10 @@ class Spool:
                 self._migrate()
                 if budget_s is not None:
                     self._deadline = time.monotonic() + budget_s
-            self.db.execute(f"PRAGMA synchronous = {SYNC_MODES[sync]}")
+            self._sync = SYNC_MODES[sync]
+            self.db.execute(f"PRAGMA synchronous = {self._sync}")
+            if budget_s is None and str(path) != ":memory:":
+                self._take_inbox_on_open()
         except BaseException:
             self.db.close()
             raise
@@ -158,7 +175,7 @@ class Spool:
             done = {row[0] for row in self.db.execute("SELECT name FROM migrations")}
             for name, apply in MIGRATIONS:
                 if name not in done:
-                    apply(self.db)
+                    apply(self.db, self.path)
                     self.db.execute("INSERT INTO migrations VALUES (?, ?)", (name, now_ms()))
             self.db.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
 
@@ -223,12 +240,7 @@ class Spool:
         if current:
             return current
         with self.transaction() as db:
-            row = db.execute("SELECT value FROM state WHERE key = 'install_id'").fetchone()
-            if row and row[0]:
-                return str(row[0])
-            new = uuid4()
-            _put(db, {"install_id": new})
-            return new
+            return _install_id(db)
 
     # -- events -----------------------------------------------------------------
 
@@ -239,37 +251,62 @@ class Spool:
         *,
         max_events: int = MAX_EVENTS,
         max_bytes: int = MAX_BYTES,
-        interval_ms: int | None = None,
-    ) -> int | None:
-        """Queue one event, dropping (and counting) the oldest beyond the caps.
-
-        With ``interval_ms``, also ask the delivery rule (``iconiq.telemetry.due``)
-        in the same transaction whether this command starts a flusher: the answer
-        is the delay in ms after which that flusher uploads (0: at once), and the
-        claim is stored as ``flush_at_ms``; None means start nothing.
-        """
-        now = now_ms()
+    ) -> int:
+        """Queue one event, dropping (and counting) the oldest beyond the caps; how
+        many events are queued now."""
         with self.transaction() as db:
-            n = _insert(db, event_id, body, now, max_events, max_bytes)
-            if interval_ms is None:
-                return None
-            return _claim(db, now, n, _read_state(db, ()), interval_ms)
+            return _insert(db, [(event_id, now_ms(), body)], max_events, max_bytes)
 
-    def record(self, make: Callable[[str], tuple[str, str]], *, interval_ms: int) -> int | None:
-        """A command's append, in one transaction (one wait for the lock): read this
-        install's id (made on first use) and the delivery state, queue the event
-        ``make(install_id)`` returns as ``(event_id, body)``, and answer as ``append``
-        with ``interval_ms`` does (when the flusher this command starts uploads, or None)."""
-        now = now_ms()
-        with self.transaction() as db:
-            state = _read_state(db, ("install_id",))
-            install_id = state.get("install_id")
-            if not install_id:
-                install_id = uuid4()
-                _put(db, {"install_id": install_id})
-            event_id, body = make(str(install_id))
-            n = _insert(db, event_id, body, now, MAX_EVENTS, MAX_BYTES)
-            return _claim(db, now, n, state, interval_ms)
+    def _take_inbox_on_open(self) -> None:
+        """Take in what commands recorded since, so every reader sees it; a spool whose
+        write lock is held (a stuck writer) is read as it is, the inbox left for later."""
+        if not inbox.size(self.path):
+            return
+        self.db.execute(f"PRAGMA busy_timeout = {INBOX_WAIT_MS}")
+        try:
+            self.take_inbox()
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc):
+                raise
+        finally:
+            self.db.execute(f"PRAGMA busy_timeout = {self._timeout_ms}")
+
+    def take_inbox(self) -> int:
+        """Move the events commands appended to the inbox into the spool
+        (``iconiq.telemetry.inbox``), filling in this install's id; how many it took.
+
+        The inbox is locked inside this spool's write transaction and emptied only
+        after it committed: a crash on the way loses nothing and, since the spool
+        keeps each ``event_id`` once, queues nothing twice."""
+        if not inbox.size(self.path):
+            return 0
+        from iconiq.telemetry.event import dumps
+
+        taken: inbox.Taken | None = None
+        # The inbox is emptied right after this commit: the commit must be on disk by
+        # then, or a power cut could keep the emptying and lose the events.
+        self.db.execute("PRAGMA synchronous = FULL")
+        try:
+            with self.transaction() as db:
+                taken = inbox.take(self.path)  # nothing when locked past its wait
+                install_id = _install_id(db) if taken.events else ""
+                now = now_ms()
+                rows = []
+                for event in taken.events:
+                    if not event.get("install_id"):
+                        event["install_id"] = install_id
+                    stamp = event.get("timestamp")
+                    created = stamp if type(stamp) is int and 0 < stamp <= now else now
+                    rows.append((str(event["event_id"]), created, dumps(event)))
+                _insert(db, rows, MAX_EVENTS, MAX_BYTES)
+                if taken.corrupt:
+                    _bump(db, "dropped_corrupt", taken.corrupt)
+            taken.clear()
+            return len(rows)
+        finally:
+            self.db.execute(f"PRAGMA synchronous = {self._sync}")
+            if taken is not None:
+                taken.release()
 
     def pending(self) -> tuple[int, int]:
         """(events queued, bytes queued)."""
@@ -343,13 +380,12 @@ class Spool:
 
 
 def _insert(
-    db: sqlite3.Connection, event_id: str, body: str, now: int, max_n: int, max_b: int
+    db: sqlite3.Connection, rows: list[tuple[str, int, str]], max_n: int, max_b: int
 ) -> int:
-    """Queue one event (once per ``event_id``), dropping and counting the oldest beyond
-    the caps; how many events are queued now."""
-    db.execute(
-        "INSERT OR IGNORE INTO events (event_id, created_ms, body) VALUES (?, ?, ?)",
-        (event_id, now, body),
+    """Queue events ``(event_id, created_ms, body)`` (once per ``event_id``), dropping
+    and counting the oldest beyond the caps; how many events are queued now."""
+    db.executemany(
+        "INSERT OR IGNORE INTO events (event_id, created_ms, body) VALUES (?, ?, ?)", rows
     )
     n, size = db.execute("SELECT n, bytes FROM totals WHERE id = 1").fetchone()
     if n > max_n or size > max_b:
@@ -358,28 +394,14 @@ def _insert(
     return int(n)
 
 
-def _read_state(db: sqlite3.Connection, extra: tuple[str, ...]) -> dict[str, str]:
-    """The delivery rule's state keys (``due.KEYS``) and ``extra`` keys that are set."""
-    from iconiq.telemetry import due
-
-    keys = (*extra, *due.KEYS)
-    marks = ",".join("?" * len(keys))
-    rows = db.execute(f"SELECT key, value FROM state WHERE key IN ({marks})", keys)
-    return {str(k): str(v) for k, v in rows if v is not None}
-
-
-def _claim(
-    db: sqlite3.Connection, now: int, n: int, state: dict[str, str], interval: int
-) -> int | None:
-    """Ask the delivery rule (``iconiq.telemetry.due``) whether this command starts a
-    flusher; store the claim (``flush_at_ms``) and answer its delay in ms, or None."""
-    from iconiq.telemetry import due
-
-    at = due.schedule(now, n, {k: _as_int(state.get(k)) for k in due.KEYS}, interval)
-    if at is None:
-        return None
-    _put(db, {"flush_at_ms": at})
-    return at - now
+def _install_id(db: sqlite3.Connection) -> str:
+    """This install's id (inside a write transaction), made on first use."""
+    row = db.execute("SELECT value FROM state WHERE key = 'install_id'").fetchone()
+    if row and row[0]:
+        return str(row[0])
+    new = uuid4()
+    _put(db, {"install_id": new})
+    return new
 
 
 def _as_int(value: object) -> int:
@@ -423,15 +445,6 @@ def _drop_oldest(db: sqlite3.Connection, n: int, size: int, max_n: int, max_b: i
     return dropped
 
 
-def uuid4() -> str:
-    """A random UUIDv4 string, without importing ``uuid`` (kept off the command path)."""
-    b = bytearray(os.urandom(16))
-    b[6] = (b[6] & 0x0F) | 0x40
-    b[8] = (b[8] & 0x3F) | 0x80
-    h = b.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
 def secure_files(path: Path) -> int:
     """Create the spool file with mode 0600 if missing and give 0600 to it and its WAL
     side files (whatever the umask; SQLite gives new side files the database's mode).
@@ -443,7 +456,7 @@ def secure_files(path: Path) -> int:
         os.close(fd)
     if st.st_mode & 0o777 != FILE_MODE:
         os.chmod(path, FILE_MODE)
-    for suffix in (*SIDE_SUFFIXES, DROPPED_SUFFIX):
+    for suffix in (*SIDE_SUFFIXES, DROPPED_SUFFIX, inbox.SUFFIX, due.SUFFIX):
         try:
             if os.stat(f"{path}{suffix}").st_mode & 0o777 != FILE_MODE:
                 os.chmod(f"{path}{suffix}", FILE_MODE)
@@ -547,31 +560,15 @@ def healing(
         results.close()  # closes the spool
 
 
-def dropped_path(path: Path) -> Path:
-    return path.with_name(path.name + DROPPED_SUFFIX)
-
-
-def count_dropped(path: Path, reason: bytes) -> None:
-    """Count one event this command could not store (one byte, appended atomically)."""
-    fd = os.open(dropped_path(path), os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
-    try:
-        os.write(fd, reason[:1])
-    finally:
-        os.close(fd)
-
-
-def dropped_counts(path: Path) -> tuple[int, int]:
-    """(events not stored because the spool was locked, because of another failure)."""
-    try:
-        data = dropped_path(path).read_bytes()
-    except OSError:
-        return 0, 0
-    return data.count(LOST_LOCKED), data.count(LOST_ERROR)
+def exists(path: Path) -> bool:
+    """Whether anything was recorded here: the spool, or an inbox commands appended to."""
+    return path.exists() or os.path.exists(inbox.path_of(path))
 
 
 def remove_files(path: Path) -> None:
-    """Delete the spool and its WAL side files (missing ones are fine)."""
-    for suffix in ("", *SIDE_SUFFIXES):
+    """Delete the spool, its WAL side files, its inbox and its delivery state (missing
+    ones are fine)."""
+    for suffix in ("", *SIDE_SUFFIXES, inbox.SUFFIX, due.SUFFIX):
         try:
             os.unlink(f"{path}{suffix}")
         except FileNotFoundError:

@@ -57,6 +57,7 @@ class Status:
     dropped: int = 0
     rejected: int = 0
     dropped_locked: int = 0
+    dropped_inbox_full: int = 0
     dropped_corrupt: int = 0
     record_errors: int = 0
     oldest_pending_age_s: int | None = None
@@ -105,8 +106,8 @@ class Status:
             ("Rejected by server", self._rejected()),
             (
                 "Lost before upload",
-                f"{self.dropped_locked} (spool locked), {self.dropped_corrupt} (spool damaged),"
-                f" {self.record_errors} (recording errors)",
+                f"{self.dropped_locked} (spool locked), {self.dropped_inbox_full} (inbox full),"
+                f" {self.dropped_corrupt} (spool damaged), {self.record_errors} (recording errors)",
             ),
         ]
         for key, count in self.counters.items():
@@ -143,13 +144,14 @@ class Status:
 
 def read() -> Status:
     """Telemetry's state now; a spool that cannot be read is reported, not raised."""
+    from iconiq.telemetry.inbox import dropped_counts
     from iconiq.telemetry.spawn import flusher_running
-    from iconiq.telemetry.spool import dropped_counts, healing
+    from iconiq.telemetry.spool import exists, healing
 
     now = decision.decide()
     url = decision.endpoint()
     path = paths.telemetry_db_path()
-    locked, record_errors = dropped_counts(path)
+    locked, full, record_errors = dropped_counts(path)
     found = Status(
         enabled=now.enabled,
         decided_by=now.source,
@@ -158,10 +160,11 @@ def read() -> Status:
         endpoint_problem=decision.endpoint_problem(url),
         spool=str(path),
         dropped_locked=locked,
+        dropped_inbox_full=full,
         record_errors=record_errors,
         debug=decision.debug(),
     )
-    if not path.exists():
+    if not exists(path):
         return found
     base = found
     try:
@@ -173,11 +176,13 @@ def read() -> Status:
 
 
 def _from_spool(spool: Spool, base: Status) -> Status:
+    from iconiq.telemetry import due
     from iconiq.telemetry.spool import now_ms
 
-    pending, size = spool.pending()
+    pending, size = spool.pending()  # the inbox taken in (``Spool`` does it on open)
     oldest = spool.oldest_ms()
-    next_ms = spool.get_int("next_attempt_ms")
+    delivery = due.read(spool.path)
+    next_ms = delivery.get("next_attempt_ms", 0)
     return replace(
         base,
         install_id=spool.get("install_id"),
@@ -195,7 +200,7 @@ def _from_spool(spool: Spool, base: Status) -> Status:
         last_error_at=_iso(spool.get_int("last_error_ms")),
         last_rejection=spool.get("last_rejection"),
         next_attempt=_iso(next_ms) if next_ms > now_ms() else None,
-        next_upload=_iso(spool.get_int("flush_at_ms")),
+        next_upload=_iso(delivery.get("flush_at_ms", 0)),
         flusher_runs=spool.get_int("flusher_runs"),
         flusher_cpu_s=round(spool.get_int("flusher_cpu_ms") / 1000, 3),
         counters=_counters(spool),

@@ -29,17 +29,16 @@ RECORDING_MODULES = frozenset(
         "iconiq.telemetry.due",
         "iconiq.telemetry.event",
         "iconiq.telemetry.hooks",
+        "iconiq.telemetry.ids",
+        "iconiq.telemetry.inbox",
         "iconiq.telemetry.schema",
-        "iconiq.telemetry.spool",
-        "_sqlite3",  # the C module, without the ``sqlite3`` wrapper (and its ``datetime``)
-        # What ``from __future__ import annotations`` and the spool use, when not loaded yet:
+        "fcntl",  # the inbox's and the delivery state's flock
+        # What ``from __future__ import annotations`` uses, when not loaded yet:
         "__future__",
-        "collections.abc",
-        "contextlib",
     }
 )
 # ... and when this command starts a flusher.
-SPAWN_MODULES = frozenset({"iconiq.telemetry.spawn", "fcntl"})
+SPAWN_MODULES = frozenset({"iconiq.telemetry.spawn"})
 # ... and when a config file exists (tomllib's own imports come on top).
 CONFIG_MODULES = frozenset({"iconiq.settings"})
 
@@ -143,6 +142,19 @@ def fill_spool(spool: Path, count: int, command: str = "icon") -> list[str]:
             s.append(payload["event_id"], event.dumps(payload))
             ids.append(payload["event_id"])
     return ids
+
+
+def queued_events(spool: Path) -> list[dict[str, object]]:
+    """The events queued for upload, oldest first, as they will be sent: what commands
+    appended to the inbox is taken into the spool first (``Spool`` does it on open)."""
+    import json
+
+    from iconiq.telemetry.spool import Spool, exists
+
+    if not exists(spool):
+        return []
+    with Spool(spool) as s:
+        return [json.loads(q.body) for q in s.iter_all()]
 
 
 def pending(spool: Path) -> int:

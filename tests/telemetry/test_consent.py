@@ -8,10 +8,8 @@ telemetry off for the run without a notice or a question.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import select
-import sqlite3
 import subprocess
 import sys
 import termios
@@ -22,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.telemetry.conftest import cli, wait_no_flusher
+from tests.telemetry.conftest import cli, queued_events, wait_no_flusher
 
 PROMPT = b"(y/n)"
 
@@ -102,14 +100,7 @@ def on_terminal(args: list[str], answers: list[bytes], delay: float = 0.0) -> Se
     return Session(proc.returncode, out.decode(), seen.decode(errors="replace"))
 
 
-def events(spool: Path) -> list[dict[str, object]]:
-    if not spool.exists():
-        return []
-    db = sqlite3.connect(spool)
-    try:
-        return [json.loads(row[0]) for row in db.execute("SELECT body FROM events")]
-    finally:
-        db.close()
+events = queued_events
 
 
 def icon_args(home: Path, name: str = "i.png") -> list[str]:

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from iconiq.telemetry.spool import exists as recorded
 from tests.telemetry.collector import Collector
 from tests.telemetry.conftest import cli, fill_spool, pending
 
 STATUS_KEYS = {
     "enabled", "decided_by", "endpoint", "endpoint_problem", "spool", "spool_error",
     "install_id", "pending", "pending_bytes", "uploaded", "dropped", "rejected",
-    "dropped_locked", "dropped_corrupt", "record_errors",
+    "dropped_locked", "dropped_inbox_full", "dropped_corrupt", "record_errors",
     "oldest_pending_age_s", "last_upload", "last_error", "last_error_at", "next_attempt",
     "flusher_running", "state", "counters", "last_rejection",
     "next_upload", "flusher_runs", "flusher_cpu_s",
@@ -60,10 +61,10 @@ def test_disable_purges_and_records_nothing_then_enable_makes_a_new_id(
     old = install_id(spool_path)
     result = cli("config", "--telemetry", "false")
     assert result.returncode == 0 and "3 queued events deleted" in result.stdout
-    assert not spool_path.exists()
+    assert not recorded(spool_path)
     assert tomllib.loads((iconiq_home / "config.toml").read_text())["telemetry"]["enabled"] is False
     assert cli("config", "path").returncode == 0
-    assert not spool_path.exists()  # off: nothing written
+    assert not recorded(spool_path)  # off: nothing written
     assert cli("telemetry", "enable").returncode == 0
     assert cli("config", "path").returncode == 0
     new = install_id(spool_path)
@@ -73,8 +74,8 @@ def test_disable_purges_and_records_nothing_then_enable_makes_a_new_id(
 def test_disable_deletes_every_file_even_while_a_flusher_holds_the_lock(
     iconiq_home: Path, spool_path: Path, noticed: Path
 ) -> None:
+    from iconiq.telemetry.inbox import dropped_path
     from iconiq.telemetry.spawn import acquire_lock
-    from iconiq.telemetry.spool import dropped_path
 
     fill_spool(spool_path, 3)
     for name in ("telemetry.db.corrupt-1700000000000", "telemetry.db.damaged-1700000000000"):

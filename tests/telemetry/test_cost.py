@@ -52,6 +52,8 @@ HOOKS_NEVER = (
     "random",
     "email",
     "sqlite3",
+    "_sqlite3",
+    "iconiq.telemetry.spool",
     "datetime",
     "typing",
 )
@@ -142,7 +144,8 @@ def test_hooks_in_a_fresh_host_load_only_the_recording_path(
     assert out.returncode == 0, out.stderr
     loaded = set(json.loads(out.stdout.splitlines()[-1]))
     assert pending(spool_path) == 1  # it did record (the checks below can fail)
-    assert {"iconiq.telemetry.spool", "_sqlite3"} <= loaded
+    assert {"iconiq.telemetry.inbox", "fcntl"} <= loaded
+    assert not loaded & {"iconiq.telemetry.spool", "_sqlite3"}  # no SQLite: the inbox
     assert not {m for m in loaded for h in HOOKS_NEVER if m == h or m.startswith(h + ".")}
     allowed = RECORDING_MODULES | SPAWN_MODULES | (CONFIG_MODULES if config else frozenset())
     assert loaded <= allowed, sorted(loaded - allowed)
@@ -150,14 +153,14 @@ def test_hooks_in_a_fresh_host_load_only_the_recording_path(
 
 
 @pytest.mark.parametrize(
-    ("now", "pending_n", "state", "expected"),
+    ("now", "waiting", "state", "expected"),
     [
         (1_000_000, 1, {}, 1_000_000),  # never uploaded: at once
         (1_000_000, 1, {"last_attempt_ms": 990_000}, 1_050_000),  # 10 s ago: in 50 s
         (1_000_000, 1, {"last_attempt_ms": 900_000}, 1_000_000),  # 100 s ago: at once
-        (1_000_000, due.BATCH_DUE, {"last_attempt_ms": 990_000}, 1_000_000),  # a batch
+        (1_000_000, due.BATCH_DUE_BYTES, {"last_attempt_ms": 990_000}, 1_000_000),  # a batch
         (1_000_000, 1, {"next_attempt_ms": 1_200_000}, None),  # back-off holds
-        (1_000_000, 500, {"next_attempt_ms": 1_200_000}, None),  # ... even for a batch
+        (1_000_000, 10**6, {"next_attempt_ms": 1_200_000}, None),  # ... even for a batch
         (1_000_000, 1, {"flush_at_ms": 1_040_000}, None),  # one scheduled
         (1_000_000, 1, {"flush_at_ms": 990_000}, None),  # one running (claimed 10 s ago)
         (1_000_000, 1, {"flush_at_ms": 900_000}, 1_000_000),  # a stale claim (crashed)
@@ -165,8 +168,8 @@ def test_hooks_in_a_fresh_host_load_only_the_recording_path(
         (1_000_000, 1, {"flush_at_ms": 9_000_000}, 1_000_000),  # ... past a claim: stale
     ],
 )
-def test_schedule(now: int, pending_n: int, state: dict[str, int], expected: int | None) -> None:
-    assert due.schedule(now, pending_n, state, 60_000) == expected
+def test_schedule(now: int, waiting: int, state: dict[str, int], expected: int | None) -> None:
+    assert due.schedule(now, waiting, state, 60_000) == expected
 
 
 def test_interval_setting(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -308,9 +311,10 @@ def test_interval_zero_uploads_after_every_command(
 def test_no_flusher_while_a_back_off_holds(
     collector: Collector, spool_path: Path, noticed: Path
 ) -> None:
-    fill_spool(spool_path, 150)  # a batch is due at once ...
-    with Spool(spool_path) as spool:  # ... but the last upload failed a moment ago
-        spool.set(next_attempt_ms=int(time.time() * 1000) + 600_000)
+    fill_spool(spool_path, 150)
+    # The last upload failed a moment ago (and a batch is waiting in the inbox).
+    due.update(spool_path, next_attempt_ms=int(time.time() * 1000) + 600_000)
+    (spool_path.parent / "telemetry.db.inbox").write_bytes(b"\n" * due.BATCH_DUE_BYTES)
     for _ in range(3):
         assert cli("config", "path").returncode == 0
     time.sleep(1.0)

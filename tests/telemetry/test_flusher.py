@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 from freezegun import freeze_time
 
-from iconiq.telemetry import flush, manage, transport
+from iconiq.telemetry import due, flush, manage, transport
 from iconiq.telemetry.spawn import spawn_flusher
 from iconiq.telemetry.spool import Spool
+from iconiq.telemetry.spool import exists as recorded
 from tests.telemetry.collector import Collector
 from tests.telemetry.conftest import (
     cli,
@@ -70,33 +71,37 @@ def test_retry_after_beyond_the_deadline_is_persisted(
         result = flush.deliver(s, http, collector.url, deadline=time.monotonic() + 30)
         assert result.error == "HTTP 429" and result.retry_after == 600
         flush.record(s, result)
-        assert s.get_int("next_attempt_ms") >= int(start.timestamp() * 1000) + 600_000
+        assert due.read(spool_path)["next_attempt_ms"] >= int(start.timestamp() * 1000) + 600_000
     assert collector.counts["requests"] == 1  # no retry inside a window the server refused
 
 
-def test_backoff_persisted_in_the_spool(spool_path: Path) -> None:
+def test_backoff_persisted_beside_the_spool(spool_path: Path) -> None:
     start = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
     t0 = int(start.timestamp() * 1000)
     rng = random.Random(1)
+
+    def claim(now: int) -> int | None:  # what a command asks after it recorded an event
+        return due.claim(spool_path, now, 100, 60_000, 1.0)
+
     with Spool(spool_path) as s:
         with freeze_time(start):
             flush.record(s, flush.Result(error="connection failed"), rng=rng)
-            first = s.get_int("next_attempt_ms") - t0
+            first = due.read(spool_path)["next_attempt_ms"] - t0
             assert 24_000 <= first <= 36_000
-            assert s.append("a", "{}", interval_ms=60_000) is None  # inside the window
+            assert claim(t0) is None  # inside the window
         with freeze_time(start + dt.timedelta(seconds=37)):
             # Past the back-off: this command starts a flusher, scheduled for the end of
             # the interval since the last attempt (60 s after it, 23 s from now).
-            assert s.append("b", "{}", interval_ms=60_000) == 23_000
-            assert s.append("c", "{}", interval_ms=60_000) is None  # the claim holds
+            assert claim(t0 + 37_000) == 23_000
+            assert claim(t0 + 37_000) is None  # the claim holds
             flush.record(s, flush.Result(error="connection failed"), rng=rng)
-            second = s.get_int("next_attempt_ms") - (t0 + 37_000)
+            second = due.read(spool_path)["next_attempt_ms"] - (t0 + 37_000)
             assert 48_000 <= second <= 72_000  # doubled
         for _ in range(20):
             flush.record(s, flush.Result(error="connection failed"), rng=rng)
         assert float(s.get("backoff_s") or 0) == flush.BACKOFF_MAX_S
         flush.record(s, flush.Result(uploaded=3), rng=rng)
-        assert s.get_int("next_attempt_ms") == 0 and s.get_int("backoff_s") == 0
+        assert "next_attempt_ms" not in due.read(spool_path) and s.get_int("backoff_s") == 0
 
 
 def test_eight_concurrent_commands_while_a_flusher_runs(
@@ -170,7 +175,7 @@ def test_tls_error_is_recorded_not_raised(
     assert time.monotonic() - started < 20
     with Spool(spool_path) as s:
         assert s.get("last_error") == "tls error" and s.pending()[0] == 2
-        assert s.get_int("next_attempt_ms") > 0
+    assert due.read(spool_path)["next_attempt_ms"] > 0
 
 
 def test_watchdog_ends_a_stuck_flusher() -> None:
@@ -225,7 +230,7 @@ def test_first_run_race_on_a_fresh_home(
 ) -> None:
     """Eight commands create and migrate the spool at the same moment: none fails, all count."""
     collector.mode = "503"  # keep the events in the spool to count them
-    assert not spool_path.exists()
+    assert not recorded(spool_path)
     runs = cli_at_once("config", "path")
     assert [code for code, _, _ in runs] == [0] * 8
     assert all(err == "" for _, _, err in runs)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from iconiq.telemetry.spool import exists as recorded
 from tests.telemetry.collector import Collector
 from tests.telemetry.conftest import cli, flusher_pids, pending, wait_no_flusher
 
@@ -81,7 +82,7 @@ def test_black_holed_endpoint_costs_the_command_nothing(
 
 def test_notice_once_on_stderr_without_a_terminal(iconiq_home: Path, spool_path: Path) -> None:
     first = cli("config", "path")
-    assert "Welcome" not in first.stderr and not spool_path.exists()  # config: no notice
+    assert "Welcome" not in first.stderr and not recorded(spool_path)  # config: no notice
     first = cli("icon", "--prompt", "x", "--model", "nonsense")
     assert "\U0001f680 Welcome to Iconiq!" in first.stderr
     assert "To disable: iconiq config --telemetry false" in first.stderr
@@ -97,7 +98,7 @@ def test_help_shows_no_notice_and_records_nothing(iconiq_home: Path, spool_path:
         done = cli(*args)
         assert done.returncode == 0 and "Usage" in done.stdout
         assert "Welcome" not in done.stderr
-    assert not spool_path.exists()
+    assert not recorded(spool_path)
     assert not (iconiq_home / "telemetry-notice-shown").exists()
 
 
@@ -143,10 +144,10 @@ def test_prompt_on_a_terminal(
     if answer == b"n\n":
         config = tomllib.loads((iconiq_home / "config.toml").read_text())
         assert config["telemetry"]["enabled"] is False
-        assert not spool_path.exists() and flusher_pids(spool_path) == []
+        assert not recorded(spool_path) and flusher_pids(spool_path) == []
     else:
         # Consent given: this very command is recorded, once (the flusher cannot deliver it).
-        assert spool_path.exists() and pending(spool_path) == 1
+        assert recorded(spool_path) and pending(spool_path) == 1
         assert not (iconiq_home / "config.toml").exists()
         wait_no_flusher(spool_path)
 

@@ -17,11 +17,13 @@ from iconiq.cli.main import main
 from iconiq.run import Run
 from iconiq.telemetry import hooks, schema
 from iconiq.telemetry.spool import MIGRATIONS, Spool
+from iconiq.telemetry.spool import exists as recorded
 from tests.telemetry.conftest import (
     RECORDING_MODULES,
     SPAWN_MODULES,
     cli,
     flusher_pids,
+    queued_events,
     wait_no_flusher,
 )
 
@@ -33,11 +35,7 @@ def refused_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ICONIQ_TELEMETRY_ENDPOINT", "http://192.0.2.1")
 
 
-def events(spool: Path) -> list[dict[str, object]]:
-    if not spool.exists():
-        return []
-    with Spool(spool) as s:
-        return [json.loads(q.body) for q in s.iter_all()]
+events = queued_events
 
 
 def test_command_records_one_complete_event(spool_path: Path, noticed: Path) -> None:
@@ -128,7 +126,7 @@ def test_env_opt_out_writes_nothing_and_spawns_nothing(
     # The same command with telemetry on does write and spawn (the check above can fail).
     (iconiq_home / "telemetry-notice-shown").touch()
     assert cli("config", "path", env={var: "0"}).returncode == 0
-    assert spool_path.exists() and len(events(spool_path)) == 1
+    assert recorded(spool_path) and len(events(spool_path)) == 1
     wait_no_flusher(spool_path)
 
 
@@ -150,7 +148,7 @@ def test_recording_path_imports_nothing_heavy(spool_path: Path, noticed: Path) -
 
     on, off = loaded({}), loaded({"DO_NOT_TRACK": "1"})
     assert len(events(spool_path)) == 1  # the "on" run did record
-    assert "iconiq.telemetry.spool" in on - off
+    assert "iconiq.telemetry.inbox" in on - off and "iconiq.telemetry.spool" not in on
     assert on - off <= RECORDING_MODULES | SPAWN_MODULES, sorted(on - off)
     assert not {m for m in on for h in heavy if m == h or m.startswith(h + ".")}
     wait_no_flusher(spool_path)

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from iconiq.telemetry.spool import Spool
+from iconiq.telemetry.spool import exists as recorded
 from tests.telemetry.collector import Collector
 from tests.telemetry.conftest import cli, fill_spool, pending, wait_no_flusher
 
@@ -124,7 +125,7 @@ def test_on_once_the_first_run_notice_is_answered(tmp_path: Path, spool_path: Pa
     text = cli("telemetry", "status").stdout
     assert "on once the first-run notice is answered" in text
     assert cli("config", "path").returncode == 0  # config never shows the notice
-    assert not spool_path.exists()  # and indeed nothing was recorded
+    assert not recorded(spool_path)  # and indeed nothing was recorded
     out = tmp_path / "icon.png"
     shown = cli("icon", "--prompt", "a fox", "--model", "local", "--output", str(out))
     assert shown.returncode == 0 and "Welcome to Iconiq" in shown.stderr
