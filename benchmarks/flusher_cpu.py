@@ -4,8 +4,9 @@
         [--baseline-src /tmp/base] [--collector]
 
 Each run queues ``--events`` events in a fresh spool (with the measured code's
-own ``Spool`` and ``event.build``), then runs ``python -m iconiq.telemetry.flusher
-<spool>`` as a direct child against a real ``iconiq-server serve`` on 127.0.0.1
+own ``Spool`` and ``event.build``), then runs the flusher as a direct child, with
+the command line and ``PYTHONPATH`` that checkout's ``spawn`` gives it
+(``python [-S] -m iconiq.telemetry.flusher <spool>``), against a real ``iconiq-server serve`` on 127.0.0.1
 (``--collector``: a minimal stdlib collector instead) and reads the child's CPU
 time (user + system) from ``os.wait4``. A run counts only when the flusher exited
 0 and left the spool empty. ``--baseline-src DIR`` measures another checkout's
@@ -20,6 +21,7 @@ every process compile iconiq's modules again.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -47,6 +49,13 @@ for i in range(int(sys.argv[2])):
     payload = event.build(run, spool.install_id())
     spool.append(payload["event_id"], event.dumps(payload))
 spool.close()
+"""
+
+ARGV = """
+import json, sys
+from pathlib import Path
+from iconiq.telemetry.spawn import flusher_argv, flusher_env
+print(json.dumps([flusher_argv(Path(sys.argv[1])), flusher_env().get("PYTHONPATH")]))
 """
 
 COUNT = """
@@ -95,7 +104,12 @@ def flusher_run(src: str | None, work: Path, endpoint: str, events: int, n: int)
     spool = home / "telemetry.db"
     prepare = [sys.executable, "-c", PREPARE, str(spool), str(events), src or str(ROOT)]
     subprocess.run(prepare, env=env, check=True, cwd="/")
-    code, cpu = cpu_of([sys.executable, "-m", "iconiq.telemetry.flusher", str(spool)], env)
+    # The command line and PYTHONPATH the checkout's own ``spawn`` starts its flusher with.
+    argv, pythonpath = json.loads(subprocess.run(
+        [sys.executable, "-c", ARGV, str(spool)], env=env, check=True,
+        capture_output=True, text=True, cwd="/",
+    ).stdout)
+    code, cpu = cpu_of(argv, {**env, "PYTHONPATH": pythonpath} if pythonpath else env)
     left = subprocess.run(
         [sys.executable, "-c", COUNT, str(spool)], env=env, check=True,
         capture_output=True, text=True, cwd="/",

@@ -14,10 +14,12 @@ Per cell it prints the command's own CPU (user + system from ``os.wait4``, the
 forked helper that starts a flusher included), the flushers the commands started
 and their CPU, and telemetry's total CPU (added per command x commands + every
 flusher run) as a share of the commands' own CPU with telemetry off. Goal: at
-most 15 %. A flusher's CPU is taken from inside it (a ``sitecustomize`` that,
-in the flusher only, appends ``getrusage(RUSAGE_SELF)`` to a log at exit), so
-the same measurement works for any checkout. Bytecode is cached under a
-temporary ``PYTHONPYCACHEPREFIX`` (as an installed package is).
+most 15 %. The flushers' runs and CPU are what they recorded themselves in the
+spool (``flusher_runs``, ``flusher_cpu_ms``, shown by ``iconiq telemetry
+status``: user + system time from start-up to that write), so the same
+measurement works for any checkout, whatever command line starts its flusher.
+Bytecode is cached under a temporary ``PYTHONPYCACHEPREFIX`` (as an installed
+package is).
 """
 
 from __future__ import annotations
@@ -37,23 +39,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-SITECUSTOMIZE = '''
-import os, sys
-if "iconiq.telemetry.flusher" in getattr(sys, "orig_argv", ()):
-    import atexit
-
-    def _report():
-        import resource
-        log = os.environ.get("ICONIQ_BENCH_FLUSHER_LOG")
-        if log:
-            ru = resource.getrusage(resource.RUSAGE_SELF)
-            with open(log, "a") as f:
-                f.write("%.1f\\n" % ((ru.ru_utime + ru.ru_stime) * 1000))
-
-    atexit.register(_report)
-'''
-
-
 class Cell:
     def __init__(self, name: str, src: str | None, on: bool, work: Path, url: str) -> None:
         self.name, self.src, self.on = name, src, on
@@ -61,7 +46,6 @@ class Cell:
         self.home = work / slug
         self.home.mkdir()
         (self.home / "telemetry-notice-shown").touch()
-        self.log = work / f"{slug}.flushers"
         self.cpu: list[float] = []
         self.max_wait = 0.0  # the oldest pending event's age, at its highest
         env = {
@@ -75,9 +59,11 @@ class Cell:
             ICONIQ_TELEMETRY_ENDPOINT=url,
             NO_PROXY="*",
             PYTHONPYCACHEPREFIX=str(work / "pycache"),
-            PYTHONPATH=os.pathsep.join([*([src] if src else []), str(work / "site")]),
-            ICONIQ_BENCH_FLUSHER_LOG=str(self.log),
         )
+        if src:
+            env["PYTHONPATH"] = src
+        else:
+            env.pop("PYTHONPATH", None)
         if not on:
             env["DO_NOT_TRACK"] = "1"
         self.env = env
@@ -94,11 +80,20 @@ class Cell:
             raise SystemExit(f"{self.name}: iconiq config path failed")
         return (usage.ru_utime + usage.ru_stime) * 1000
 
-    def flushers(self) -> list[float]:
+    def flushers(self) -> tuple[int, float]:
+        """(flusher runs, their CPU ms in all), as the flushers recorded them in the spool
+        (``flusher_runs``, ``flusher_cpu_ms``: start-up included, up to that write)."""
+        spool = self.home / "telemetry.db"
+        if not spool.exists():
+            return 0, 0.0
+        db = sqlite3.connect(spool)
         try:
-            return [float(x) for x in self.log.read_text().split()]
-        except FileNotFoundError:
-            return []
+            rows = dict(db.execute(
+                "SELECT key, value FROM state WHERE key IN ('flusher_runs', 'flusher_cpu_ms')"
+            ).fetchall())
+        finally:
+            db.close()
+        return int(rows.get("flusher_runs") or 0), float(rows.get("flusher_cpu_ms") or 0)
 
     def pending(self) -> tuple[int, float | None]:
         """(events still queued, age in s of the oldest): in the spool, and still in its
@@ -152,8 +147,6 @@ def main() -> int:
         srcs.insert(0, (f"baseline {args.baseline_src}", args.baseline_src))
     with tempfile.TemporaryDirectory(prefix="iconiq-cost-") as tmp, running_server() as server:
         work = Path(tmp)
-        (work / "site").mkdir()
-        (work / "site" / "sitecustomize.py").write_text(SITECUSTOMIZE)
         cells = [
             Cell(f"{label}, telemetry {'on' if on else 'off'}", src, on, work, server.base_url)
             for label, src in srcs
@@ -202,13 +195,12 @@ def main() -> int:
         # Paired by tick (the two ran back to back, under the same load): steadier than
         # the difference of the two medians on a shared machine.
         added = statistics.median([a - b for a, b in zip(on.cpu, off.cpu, strict=True)])
-        runs = flushers[on.name]
-        total = sum(runs)
+        runs, total = flushers[on.name]
         share = (added * args.commands + total) / (med_off * args.commands)
-        per = f"{statistics.median(runs):.0f}" if runs else "-"
+        per = f"{total / runs:.0f}" if runs else "-"
         n, age = pending[on.name]
         waiting = f"{n}" + (f" (oldest {age:.0f} s)" if age is not None else "")
-        print(f"| {label} | {med_on:.1f} | {med_off:.1f} | {added:+.1f} | {len(runs)} | {per} |"
+        print(f"| {label} | {med_on:.1f} | {med_off:.1f} | {added:+.1f} | {runs} | {per} |"
               f" {total:.0f} | {share:.1%} | {on.max_wait:.0f} | {waiting} |")
     print("\nCPU/command: medians; added = median of (on - off) per tick; share ="
           " (added x commands + flushers total) / (off x commands). Goal: share at most 15 %."

@@ -3,14 +3,19 @@
     Sender.send(method, url, body, headers, timeout) -> Answer(status, headers, body)
 
 ``HttpSender`` is the implementation everything uses (the detached flusher and
-the ``iconiq telemetry`` commands): the standard library's ``http.client``, one
+the ``iconiq telemetry`` commands): HTTP/1.1 written over a ``socket``, one
 keep-alive connection per server, TLS set up only for an ``https://`` URL (the
-CA bundle is certifi's, as httpx would use). It is chosen over httpx for CPU:
-importing httpx costs a process about 160 ms of CPU here (it loads its own
-command-line module, and with it click, rich and pygments) and ``httpx.Client()``
-loads the CA bundle even for ``http://`` (see docs/telemetry.md, "What it
-costs"); ``http.client`` costs about 30 ms. Tests may pass any object with this
-``send`` method instead.
+CA bundle is certifi's, as httpx would use). It is chosen for CPU, which the
+flusher pays on every run: importing httpx costs a process about 160 ms here (it
+loads its own command-line module, and with it click, rich and pygments) and
+``httpx.Client()`` loads the CA bundle even for ``http://``; ``http.client``
+imports ``email.parser`` and ``ssl`` whatever the URL, about 40 ms of the
+flusher's ~85 ms, against ~11 ms for ``socket`` (docs/telemetry.md, "What it
+costs"). What it speaks is the small part of HTTP/1.1 a request and its answer
+need: a status line, headers, a body by ``Content-Length``, chunks or the end of
+the connection, each bounded as ``http.client`` bounds them (a line, 100
+headers, ``max_answer`` bytes). Tests may pass any object with this ``send``
+method instead.
 
 What the sender knows about is the wire only; what an answer *means* (2xx
 outcome, 413, retries) is decided above it, in ``iconiq.telemetry.transport``.
@@ -21,7 +26,6 @@ Failures to get any answer are drawn as:
 
 from __future__ import annotations
 
-import http.client
 import socket
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
@@ -67,12 +71,14 @@ class Sender(Protocol):
 
 
 class HttpSender:
-    """``http.client`` behind the ``Sender`` seam; use as a context manager."""
+    """HTTP/1.1 over a plain socket (TLS for ``https://``) behind the ``Sender`` seam: one
+    keep-alive connection per server. Use as a context manager."""
 
     def __init__(self, max_answer: int = MAX_ANSWER_BYTES) -> None:
         self.max_answer = max_answer
-        self._conn: http.client.HTTPConnection | None = None
-        self._key: tuple[str, str, int | None] | None = None
+        self._sock: socket.socket | None = None
+        self._key: tuple[str, str, int] | None = None
+        self._buf = b""  # bytes read past the last answer (none from a well-behaved server)
         self._tls: ssl.SSLContext | None = None
 
     def __enter__(self) -> HttpSender:
@@ -82,37 +88,33 @@ class HttpSender:
         self.close()
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-        self._conn, self._key = None, None
+        if self._sock is not None:
+            try:
+                self._sock.close()
+            except OSError:
+                pass
+        self._sock, self._key, self._buf = None, None, b""
 
     def send(
         self, method: str, url: str, body: bytes | None, headers: dict[str, str], timeout: float
     ) -> Answer:
         """One request; ``timeout`` bounds each socket operation (connect: at most 5 s)."""
-        try:
-            parts = urlsplit(url)
-            key = (parts.scheme, parts.hostname or "", parts.port)
-        except ValueError:
-            raise NetworkError("network error") from None
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        reused = self._conn is not None and self._key == key
+        key, target = _split(url)
+        request = _request(method, key, target, body, headers)
+        reused = self._sock is not None and self._key == key
         for attempt in (1, 2):
-            conn = self._connection(key, timeout)
+            sock = self._connection(key, timeout)
             try:
-                conn.request(method, path, body=body, headers=headers)
-                response = conn.getresponse()
-                data = response.read(self.max_answer + 1)
-                if len(data) > self.max_answer or response.will_close:
-                    self.close()  # the rest is not read: never reuse this connection
-                return Answer(
-                    response.status, {k.lower(): v for k, v in response.getheaders()}, data
-                )
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
+                sock.sendall(request)
+                return self._answer(sock, method)
+            except (_Closed, ConnectionResetError, BrokenPipeError) as exc:
                 self.close()
                 if attempt == 1 and reused:  # a kept-alive connection the server had closed
                     continue
                 raise NetworkError("network error") from exc
+            except NetworkError:
+                self.close()
+                raise
             except BaseException as exc:
                 self.close()
                 if isinstance(exc, Exception):
@@ -120,37 +122,56 @@ class HttpSender:
                 raise
         raise NetworkError("network error")
 
-    def _connection(
-        self, key: tuple[str, str, int | None], timeout: float
-    ) -> http.client.HTTPConnection:
-        if self._conn is not None and self._key == key:
-            self._conn.timeout = timeout
-            if self._conn.sock is not None:
-                self._conn.sock.settimeout(timeout)
-            return self._conn
+    def _answer(self, sock: socket.socket, method: str) -> Answer:
+        reader = _Reader(sock, self._buf)
+        while True:  # interim (1xx) answers are skipped
+            version, status = _status_line(reader.line())
+            headers = reader.headers()
+            if not 100 <= status < 200:
+                break
+        limit = self.max_answer + 1
+        length = headers.get("content-length", "").strip()
+        bounded = True  # the answer's end is known without closing the connection
+        if method == "HEAD" or status in (204, 304):
+            data = b""
+        elif "chunked" in headers.get("transfer-encoding", "").lower():
+            data = reader.chunked(limit)
+        elif length.isdigit():
+            data = reader.exact(min(int(length), limit))
+        else:  # the answer ends when the server closes the connection
+            data, bounded = reader.until_close(limit), False
+        keep = (
+            bounded
+            and len(data) < limit
+            and "close" not in headers.get("connection", "").lower()
+            and (version != "HTTP/1.0" or "keep-alive" in headers.get("connection", "").lower())
+        )
+        if keep:
+            self._buf = reader.rest()
+        else:
+            self.close()  # the rest is not read: never reuse this connection
+        return Answer(status, headers, data[: self.max_answer + 1])
+
+    def _connection(self, key: tuple[str, str, int], timeout: float) -> socket.socket:
+        if self._sock is not None and self._key == key:
+            self._sock.settimeout(timeout)
+            return self._sock
         self.close()
         scheme, host, port = key
-        connect = min(timeout, CONNECT_TIMEOUT_S)
-        conn: http.client.HTTPConnection
         try:
-            if scheme == "https":
-                conn = http.client.HTTPSConnection(
-                    host, port, timeout=connect, context=self._tls_context()
-                )
-            elif scheme == "http":
-                conn = http.client.HTTPConnection(host, port, timeout=connect)
-            else:
-                raise NetworkError("network error")
-            conn.connect()
-        except NetworkError:
-            raise
+            sock = socket.create_connection((host, port), timeout=min(timeout, CONNECT_TIMEOUT_S))
         except Exception as exc:  # noqa: BLE001 - drawn as a NetworkError
             raise NetworkError(_kind(exc, connecting=True)) from exc
-        if conn.sock is not None:
-            conn.sock.settimeout(timeout)
-        conn.timeout = timeout
-        self._conn, self._key = conn, key
-        return conn
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if scheme == "https":
+                sock = self._tls_context().wrap_socket(sock, server_hostname=host)
+        except Exception as exc:  # noqa: BLE001 - drawn as a NetworkError
+            sock.close()
+            raise NetworkError(_kind(exc, connecting=True)) from exc
+        sock.settimeout(timeout)
+        self._sock, self._key, self._buf = sock, key, b""
+        return sock
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._tls is None:
@@ -164,6 +185,135 @@ class HttpSender:
                 cafile = None
             self._tls = ssl.create_default_context(cafile=cafile)
         return self._tls
+
+
+# What an answer may hold before it is not an answer (as ``http.client`` bounds it).
+MAX_LINE = 65536
+MAX_HEADERS = 100
+_PORTS = {"http": 80, "https": 443}
+
+
+class _Closed(Exception):
+    """The server closed the connection before the first byte of its answer."""
+
+
+def _split(url: str) -> tuple[tuple[str, str, int], str]:
+    """((scheme, host, port), request target) of an http(s) URL, or NetworkError."""
+    try:
+        parts = urlsplit(url)
+        scheme, host, port = parts.scheme, parts.hostname or "", parts.port
+    except ValueError:
+        raise NetworkError("network error") from None
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    if scheme not in _PORTS or not host or any(c <= " " or c == "\x7f" for c in target):
+        raise NetworkError("network error")
+    return (scheme, host, port or _PORTS[scheme]), target
+
+
+def _request(
+    method: str, key: tuple[str, str, int], target: str, body: bytes | None, headers: dict[str, str]
+) -> bytes:
+    scheme, host, port = key
+    name = f"[{host}]" if ":" in host else host
+    if port != _PORTS[scheme]:
+        name += f":{port}"
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {name}", "Accept-Encoding: identity"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    if body is not None or method in ("POST", "PUT", "PATCH"):
+        lines.append(f"Content-Length: {len(body or b'')}")
+    head = "\r\n".join(lines) + "\r\n\r\n"
+    if any(c in "\r\n\0" for c in "".join(f"{k}{v}" for k, v in headers.items())):
+        raise NetworkError("network error")  # never a header an answer could smuggle
+    return head.encode("latin-1") + (body or b"")
+
+
+def _status_line(line: bytes) -> tuple[str, int]:
+    parts = line.decode("latin-1").split(None, 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+        raise NetworkError("network error")
+    status = int(parts[1])
+    if not 100 <= status <= 999:
+        raise NetworkError("network error")
+    return parts[0], status
+
+
+class _Reader:
+    """Buffered reads of one answer, bounded everywhere (lines, headers, body)."""
+
+    def __init__(self, sock: socket.socket, buf: bytes) -> None:
+        self.sock = sock
+        self.buf = bytearray(buf)
+        self.started = bool(buf)
+
+    def _fill(self) -> bool:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            return False
+        self.buf += chunk
+        self.started = True
+        return True
+
+    def rest(self) -> bytes:
+        return bytes(self.buf)
+
+    def line(self) -> bytes:
+        while True:
+            end = self.buf.find(b"\n")
+            if end >= 0:
+                out = bytes(self.buf[: end + 1])
+                del self.buf[: end + 1]
+                return out
+            if len(self.buf) > MAX_LINE:
+                raise NetworkError("network error")
+            if not self._fill():
+                if not self.started:
+                    raise _Closed
+                raise NetworkError("network error")  # closed mid-line
+
+    def headers(self) -> dict[str, str]:
+        """The header lines up to the blank one (names in lower case; the last of a
+        repeated name wins)."""
+        found: dict[str, str] = {}
+        for _ in range(MAX_HEADERS + 1):
+            line = self.line()
+            if line in (b"\r\n", b"\n"):
+                return found
+            name, sep, value = line.decode("latin-1").partition(":")
+            if sep:
+                found[name.strip().lower()] = value.strip()
+        raise NetworkError("network error")  # more than MAX_HEADERS headers
+
+    def exact(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            if not self._fill():
+                raise NetworkError("network error")  # the body was cut short
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        return out
+
+    def until_close(self, limit: int) -> bytes:
+        while len(self.buf) < limit and self._fill():
+            pass
+        return self.exact(min(len(self.buf), limit))
+
+    def chunked(self, limit: int) -> bytes:
+        """A chunked body, at most ``limit`` bytes (then cut: the caller closes)."""
+        out = bytearray()
+        while len(out) < limit:
+            size_text = self.line().split(b";", 1)[0].strip()
+            try:
+                size = int(size_text, 16)
+            except ValueError:
+                raise NetworkError("network error") from None
+            if size == 0:
+                while self.line() not in (b"\r\n", b"\n"):  # trailers
+                    pass
+                return bytes(out)
+            out += self.exact(min(size, limit - len(out)))
+            if len(out) >= limit:
+                break
+            self.exact(2)  # the chunk's CRLF
+        return bytes(out)
 
 
 def _kind(exc: BaseException, connecting: bool = False) -> str:

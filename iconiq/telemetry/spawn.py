@@ -119,14 +119,32 @@ def flusher_running(spool_path: Path) -> bool:
         os.close(fd)
 
 
+def _package_root() -> str | None:
+    """The folder holding the ``iconiq`` package, when the flusher can start without
+    ``site`` (POSIX: it needs only the standard library and iconiq there), else None."""
+    if os.name != "posix":
+        return None  # elsewhere the data dir comes from platformdirs, found through site
+    import iconiq
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(iconiq.__file__)))
+    return root if os.path.isdir(os.path.join(root, "iconiq")) else None
+
+
 def flusher_argv(spool_path: Path) -> list[str]:
-    return [sys.executable, "-m", "iconiq.telemetry.flusher", str(spool_path)]
+    """``python -S -m iconiq.telemetry.flusher <spool>``: ``-S`` skips ``site`` (and the
+    ``.pth`` files it runs: an editable install's finder alone costs ~20 ms of CPU), the
+    package's folder comes first on ``PYTHONPATH`` instead (``flusher_env``)."""
+    flags = ["-S"] if _package_root() else []
+    return [sys.executable, *flags, "-m", "iconiq.telemetry.flusher", str(spool_path)]
 
 
 def flusher_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_ENV_PREFIXES)}
     if env.get("ICONIQ_HOME", "").strip():  # the flusher runs from /, keep the home absolute
         env["ICONIQ_HOME"] = str(Path(env["ICONIQ_HOME"].strip()).expanduser().absolute())
+    root = _package_root()
+    if root:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, (root, env.get("PYTHONPATH"))))
     return env
 
 

@@ -105,7 +105,7 @@ def printable(text: str, limit: int = 80) -> str:
 
 
 def client() -> HttpSender:
-    """The standard sender (``http.client``; never follows redirects). A context manager."""
+    """The standard sender (HTTP/1.1 on a socket; never follows redirects). A context manager."""
     return HttpSender()
 
 
