@@ -103,8 +103,36 @@ def run(spool_path: Path, *, limit: float = HARD_LIMIT_S) -> int:
         _count_run(spool)
         return result
 
-    result = healing(spool_path, flush_once)  # a damaged spool is healed, then flushed
+    try:
+        result = healing(spool_path, flush_once)  # a damaged spool is healed, then flushed
+    finally:
+        lock.release()
+    if result.delivered:
+        follow_up(spool_path)
     return 0 if result.delivered else 1
+
+
+def follow_up(spool_path: Path) -> None:
+    """After an upload, with the flusher lock let go: events a command appended while it
+    was finishing, which the command left to it (it saw a flusher at work and started
+    none), get the next upload claimed for them as a command would claim it
+    (``iconiq.telemetry.due``). A command that comes later sees no flusher and starts
+    its own; so no event waits past the interval once the endpoint answers."""
+    from iconiq.telemetry import due, inbox
+    from iconiq.telemetry.spawn import spawn_flusher
+    from iconiq.telemetry.spool import now_ms
+
+    waiting = inbox.size(spool_path)
+    if not waiting:
+        return
+    now = now_ms()
+    claimed = due.read(spool_path).get("flush_at_ms", 0)
+    if 0 < claimed <= now:  # an upload at once, claimed by a command after this run's end
+        spawn_flusher(spool_path)
+        return
+    delay = due.claim(spool_path, now, waiting, due.interval_ms(), 1.0)
+    if delay is not None:
+        spawn_flusher(spool_path, delay_ms=delay)
 
 
 def _end_claim(spool: Spool) -> None:

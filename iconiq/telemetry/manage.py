@@ -112,7 +112,12 @@ def flush_now(progress: Callable[[int], None] | None = None) -> flush.Result:
     with _locked_spool(wait=30.0) as path:
         if path is None:
             return flush.Result()
-        return healing(path, deliver)
+        result = healing(path, deliver)
+    if result.delivered:
+        from iconiq.telemetry.flusher import follow_up
+
+        follow_up(path)  # what commands recorded meanwhile, left to this flush
+    return result
 
 
 def flush_background() -> None:

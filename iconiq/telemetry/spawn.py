@@ -1,6 +1,7 @@
 """Start the detached flusher, and tell whether one is running.
 
-The flusher is ``python -m iconiq.telemetry.flusher <spool path>``: a new
+The flusher is ``python -S -m iconiq.telemetry.flusher <spool path>`` (``-S`` on
+POSIX, see ``flusher_argv``): a new
 session, stdin/stdout/stderr on /dev/null, no other file descriptor, nothing
 else on its command line, working directory ``/``, and an environment without
 OpenAI credentials. On POSIX, ``os.posix_spawn`` starts ``/bin/sh`` in a new

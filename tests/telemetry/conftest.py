@@ -17,7 +17,7 @@ from tests.telemetry.collector import Collector
 # Every module recording an event may load, beyond what ``os``, ``sys``, ``time`` and
 # ``pathlib`` load (the import guards in test_cost.py and test_recording.py). Each one
 # costs a host CPU and wall time on every command: add one only with its cost measured
-# (benchmarks/telemetry_overhead.py, docs/telemetry.md "What telemetry costs").
+# (benchmarks/telemetry_overhead.py, docs/telemetry.md "What it costs").
 RECORDING_MODULES = frozenset(
     {
         "iconiq",

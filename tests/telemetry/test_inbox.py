@@ -10,6 +10,7 @@ and no command slowed past the recording budget.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from iconiq.telemetry.spool import Spool
 from tests.telemetry.collector import Collector
 from tests.telemetry.conftest import (
     cli,
+    fill_spool,
     flusher_pids,
     pending,
     queued_events,
@@ -255,3 +257,30 @@ def test_a_back_off_in_force_in_an_older_spool_holds_after_the_upgrade(
     assert pending(spool_path) == 0 and len(collector.stored) == total
     assert set(manifest["spool_event_ids"]) <= set(collector.stored)
     assert wait_until(lambda: not flusher_pids(spool_path), 30)
+
+
+def test_an_event_recorded_while_the_flusher_finishes_is_not_left_behind(
+    collector: Collector, spool_path: Path, noticed: Path
+) -> None:
+    """A command that records while a flusher uploads its last batch sees it at work and
+    starts none; the flusher, once it let go of its lock, claims an upload for that
+    event (``flusher.follow_up``): it reaches the server with no other command."""
+    env = {**os.environ, due.INTERVAL_ENV: "0"}
+    fill_spool(spool_path, 1)
+    collector.delay = 3.0  # each batch takes 3 s to answer
+    flusher = subprocess.Popen(
+        [sys.executable, "-m", "iconiq.telemetry.flusher", str(spool_path)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        cwd="/",
+    )
+    assert wait_until(lambda: collector.counts["requests"] >= 1, 20)  # its first batch
+    assert cli("config", "path", env=env).returncode == 0  # taken by its second pass
+    assert wait_until(lambda: collector.counts["requests"] >= 2, 20)  # its last batch
+    assert flusher.poll() is None
+    assert cli("config", "path", env=env).returncode == 0  # left to the running flusher
+    assert flusher.wait(timeout=60) == 0
+    collector.delay = 0.0
+    assert wait_until(lambda: len(collector.stored) == 3, 30), len(collector.stored)
+    wait_no_flusher(spool_path)
+    assert pending(spool_path) == 0
