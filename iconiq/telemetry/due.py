@@ -33,6 +33,8 @@ from __future__ import annotations
 import os
 import time
 
+from iconiq.telemetry.locks import flock_until
+
 # ``typing.TYPE_CHECKING`` without importing typing (this is on every command's path).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -132,19 +134,12 @@ def _change(
     fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
     try:
         try:
-            import fcntl
+            import fcntl  # noqa: F401 - only to know whether there is flock
         except ImportError:  # no flock: a race costs at most one flusher more (its lock)
             pass
         else:
-            deadline = time.monotonic() + wait_s
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        return False
-                    time.sleep(0.002)
+            if not flock_until(fd, exclusive=True, deadline=time.monotonic() + wait_s):
+                return False
         state = parse(os.read(fd, 4096))
         if change(state):
             data = _format(state)

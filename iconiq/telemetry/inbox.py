@@ -32,6 +32,8 @@ from __future__ import annotations
 import os
 import time
 
+from iconiq.telemetry.locks import flock_until
+
 SUFFIX = ".inbox"
 FILE_MODE = 0o600
 # All a command may wait for a lock while it records (the inbox's, then the delivery state's).
@@ -47,7 +49,6 @@ LOST_ERROR = b"E"
 MAX_BYTES = 4 * 1024 * 1024
 # How long a reader waits for appends in progress before it leaves the inbox for later.
 DRAIN_WAIT_S = 1.0
-_POLL_S = 0.002
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -76,27 +77,12 @@ def supported() -> bool:
     return True
 
 
-def _lock(fd: int, mode: int, deadline: float) -> bool:
-    import fcntl
-
-    while True:
-        try:
-            fcntl.flock(fd, mode | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(_POLL_S)
-
-
 def append(spool_path: Path | str, body: str, budget_s: float) -> int:
     """Append one event (its JSON text) to the inbox; the inbox's size after it.
 
     Raises ``Busy`` when the inbox stayed locked past ``budget_s``, ``Full`` at
     ``MAX_BYTES``, ``OSError`` when the file cannot be written.
     """
-    import fcntl
-
     line = (body + "\n").encode()
     name = path_of(spool_path)
     deadline = time.monotonic() + budget_s
@@ -106,7 +92,7 @@ def append(spool_path: Path | str, body: str, budget_s: float) -> int:
         os.makedirs(os.path.dirname(name) or ".", exist_ok=True)
         fd = os.open(name, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
     try:
-        if not _lock(fd, fcntl.LOCK_SH, deadline):
+        if not flock_until(fd, exclusive=False, deadline=deadline):
             raise Busy(name)
         size = os.fstat(fd).st_size
         if size + len(line) > MAX_BYTES:
@@ -158,14 +144,12 @@ def take(spool_path: Path | str, wait_s: float = DRAIN_WAIT_S) -> Taken:
     still locked after ``wait_s`` (an append cannot hold it that long; a stopped
     process might), gives nothing: the events wait for the next reader.
     """
-    import fcntl
-
     try:
         fd = os.open(path_of(spool_path), os.O_RDWR | os.O_CLOEXEC)
     except FileNotFoundError:
         return Taken(None, [], 0)
     try:
-        if not _lock(fd, fcntl.LOCK_EX, time.monotonic() + wait_s):
+        if not flock_until(fd, exclusive=True, deadline=time.monotonic() + wait_s):
             os.close(fd)
             return Taken(None, [], 0)
         if os.fstat(fd).st_mode & 0o777 != FILE_MODE:

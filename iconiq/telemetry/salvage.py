@@ -121,21 +121,16 @@ def _install_id(path: Path) -> str | None:
 @contextmanager
 def _heal_lock(path: Path, wait: float) -> Iterator[None]:
     try:
-        import fcntl
+        import fcntl  # noqa: F401 - only to know whether there is flock
     except ImportError:  # Windows: no flock; two healers at once are unlikely there
         yield
         return
+    from iconiq.telemetry.locks import flock_until
+
     fd = os.open(path.with_name(path.name + ".heal-lock"), os.O_RDWR | os.O_CREAT, FILE_MODE)
     try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise TimeoutError("another process is healing the telemetry spool") from None
-                time.sleep(0.01)
+        if not flock_until(fd, exclusive=True, deadline=time.monotonic() + wait, poll=0.01):
+            raise TimeoutError("another process is healing the telemetry spool")
         yield
     finally:
         os.close(fd)  # closing drops the flock

@@ -62,23 +62,21 @@ class _Flock:
 def acquire_lock(spool_path: Path, timeout: float) -> Lock | None:
     """The flusher lock of this spool, or None when another process holds it past ``timeout``."""
     try:
-        import fcntl
+        import fcntl  # noqa: F401 - only to know whether there is flock
     except ImportError:
         return _acquire_filelock(spool_path, timeout)
+    from iconiq.telemetry.locks import flock_until
+
     fd = os.open(lock_path(spool_path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    deadline = time.monotonic() + max(0.0, timeout)
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return _Flock(fd)
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                os.close(fd)
-                return None
-            time.sleep(0.05)
-        except BaseException:
-            os.close(fd)
-            raise
+    try:
+        held = flock_until(fd, exclusive=True, deadline=time.monotonic() + timeout, poll=0.05)
+    except BaseException:
+        os.close(fd)
+        raise
+    if not held:
+        os.close(fd)
+        return None
+    return _Flock(fd)
 
 
 def _acquire_filelock(spool_path: Path, timeout: float) -> Lock | None:

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,6 +32,7 @@ RECORDING_MODULES = frozenset(
         "iconiq.telemetry.hooks",
         "iconiq.telemetry.ids",
         "iconiq.telemetry.inbox",
+        "iconiq.telemetry.locks",
         "iconiq.telemetry.schema",
         "fcntl",  # the inbox's and the delivery state's flock
         # What ``from __future__ import annotations`` uses, when not loaded yet:
@@ -142,6 +144,16 @@ def fill_spool(spool: Path, count: int, command: str = "icon") -> list[str]:
             s.append(payload["event_id"], event.dumps(payload))
             ids.append(payload["event_id"])
     return ids
+
+
+def status_json(env: dict[str, str] | None = None) -> dict[str, Any]:
+    """``iconiq telemetry status --json``, run as a real process."""
+    import json
+
+    result = cli("telemetry", "status", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
 
 
 def queued_events(spool: Path) -> list[dict[str, object]]:

@@ -13,6 +13,7 @@ import pytest
 from iconiq.telemetry.spool import exists as recorded
 from tests.telemetry.collector import Collector
 from tests.telemetry.conftest import cli, fill_spool, pending
+from tests.telemetry.conftest import status_json as status
 
 STATUS_KEYS = {
     "enabled", "decided_by", "endpoint", "endpoint_problem", "spool", "spool_error",
@@ -22,13 +23,6 @@ STATUS_KEYS = {
     "flusher_running", "state", "counters", "last_rejection",
     "next_upload", "flusher_runs", "flusher_cpu_s",
 }  # fmt: skip
-
-
-def status(env: dict[str, str] | None = None) -> dict[str, object]:
-    result = cli("telemetry", "status", "--json", env=env)
-    assert result.returncode == 0, result.stderr
-    data: dict[str, object] = json.loads(result.stdout)
-    return data
 
 
 def install_id(spool: Path) -> str | None:

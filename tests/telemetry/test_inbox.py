@@ -28,6 +28,7 @@ from tests.telemetry.conftest import (
     flusher_pids,
     pending,
     queued_events,
+    status_json,
     wait_no_flusher,
     wait_until,
 )
@@ -97,13 +98,6 @@ def _python(code: str, *args: str) -> subprocess.Popen[str]:
     )
 
 
-def _status() -> dict[str, object]:
-    done = cli("telemetry", "status", "--json")
-    assert done.returncode == 0, done.stderr
-    info: dict[str, object] = json.loads(done.stdout)
-    return info
-
-
 def _inbox(spool_path: Path) -> Path:
     return Path(inbox.path_of(spool_path))
 
@@ -158,7 +152,7 @@ def test_a_line_cut_short_is_counted_and_the_next_event_is_kept(
     assert cli("config", "path").returncode == 0
     events = queued_events(spool_path)
     assert [e["command"] for e in events] == ["icon", "config"]
-    info = _status()
+    info = status_json()
     assert info["pending"] == 2 and info["dropped_corrupt"] == 1
 
 
@@ -176,7 +170,7 @@ def test_a_locked_inbox_costs_at_most_the_budget_and_is_counted(
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "held\n"
         locked = [timed() for _ in range(3)]
-        info_while_locked = _status()  # a reader leaves a locked inbox for later
+        info_while_locked = status_json()  # a reader leaves a locked inbox for later
     finally:
         assert holder.stdin is not None
         holder.stdin.close()
@@ -186,7 +180,7 @@ def test_a_locked_inbox_costs_at_most_the_budget_and_is_counted(
     for _, done in unlocked + locked:
         assert (done.returncode, done.stderr) == (0, "")
     assert info_while_locked["dropped_locked"] == 3 and not info_while_locked["spool_error"]
-    info = _status()
+    info = status_json()
     assert info["pending"] == 3 and info["dropped_locked"] == 3
     assert "3 (spool locked)" in cli("telemetry", "status").stdout
     wait_no_flusher(spool_path)
@@ -208,7 +202,7 @@ def test_a_full_inbox_keeps_what_it_holds_and_counts_what_it_refused(
     for _ in range(2):
         done = cli("config", "path", env={"ICONIQ_TELEMETRY_ENDPOINT": "http://127.0.0.1:9"})
         assert (done.returncode, done.stderr) == (0, "")
-    info = _status()
+    info = status_json()
     assert info["dropped_inbox_full"] == 2
     assert info["pending"] == len(lines)  # everything the inbox held, taken in
     assert "2 (inbox full)" in cli("telemetry", "status").stdout
@@ -247,7 +241,7 @@ def test_a_back_off_in_force_in_an_older_spool_holds_after_the_upgrade(
     time.sleep(1.0)
     assert flusher_pids(spool_path) == [] and collector.counts["requests"] == 0
     assert due.read(spool_path)["next_attempt_ms"] == later
-    info = _status()
+    info = status_json()
     assert info["pending"] == manifest["spool_pending"] + 3 and info["next_attempt"]
     flushed = cli("telemetry", "flush")  # the user's flush does not wait
     total = manifest["spool_pending"] + 3

@@ -22,6 +22,7 @@ from tests.support.chaos_proxy import _forward
 from tests.support.loopback import LoopbackServer
 from tests.support.server import ServerHandle, running_server, stored
 from tests.telemetry.conftest import cli, fill_spool, wait_no_flusher, wait_until
+from tests.telemetry.conftest import status_json as status
 
 pytestmark = pytest.mark.slow
 
@@ -134,13 +135,6 @@ def spool_ids(spool: Path) -> list[str]:
 
     with Spool(spool) as s:
         return [q.event_id for q in s.iter_all()]
-
-
-def status() -> dict[str, object]:
-    result = cli("telemetry", "status", "--json")
-    assert result.returncode == 0, result.stderr
-    data: dict[str, object] = json.loads(result.stdout)
-    return data
 
 
 def background_flush(spool: Path) -> None:

@@ -22,7 +22,13 @@ from pathlib import Path
 import pytest
 
 from tests.support.server import ServerHandle, running_server, stored
-from tests.telemetry.conftest import cli, cli_at_once, fill_spool, wait_no_flusher
+from tests.telemetry.conftest import (
+    cli,
+    cli_at_once,
+    fill_spool,
+    status_json,
+    wait_no_flusher,
+)
 
 EVENTS = 3000
 KINDS = ("middle", "truncated", "header")
@@ -64,9 +70,7 @@ def damage(path: Path, kind: str) -> None:
 
 
 def status() -> dict[str, object]:
-    done = cli("telemetry", "status", "--json")
-    assert done.returncode == 0, done.stderr
-    info: dict[str, object] = json.loads(done.stdout)
+    info = status_json()
     assert info["spool_error"] is None
     return info
 

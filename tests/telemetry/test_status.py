@@ -4,7 +4,6 @@ success clears, and every spool counter; the same facts in ``--json``."""
 
 from __future__ import annotations
 
-import json
 import os
 import pty
 import re
@@ -19,16 +18,9 @@ import pytest
 from iconiq.telemetry.spool import Spool
 from iconiq.telemetry.spool import exists as recorded
 from tests.telemetry.collector import Collector
-from tests.telemetry.conftest import cli, fill_spool, pending, wait_no_flusher
+from tests.telemetry.conftest import cli, fill_spool, pending, status_json, wait_no_flusher
 
 ESC = "\x1b["
-
-
-def status_json(env: dict[str, str] | None = None) -> dict[str, object]:
-    result = cli("telemetry", "status", "--json", env=env)
-    assert result.returncode == 0, result.stderr
-    data: dict[str, object] = json.loads(result.stdout)
-    return data
 
 
 def on_a_terminal(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
