@@ -8,6 +8,8 @@ It writes, made by that release's real processes:
 
 - ``telemetry.db``: a client spool with pending events (real ``iconiq`` commands run
   while the endpoint was unreachable) and its state (install id, counters, backoff);
+  from releases with an inbox, also ``telemetry.db.inbox`` (events recorded during
+  the back-off) and ``telemetry.db.due`` (the delivery state);
 - ``events.jsonl``: a fixed data set of v1 events (several installs, versions,
   commands, failures and days);
 - ``server.db``: an ``iconiq-server`` SQLite database that received ``events.jsonl``
@@ -117,9 +119,17 @@ def make_spool(out: Path) -> dict[str, object]:
         target = out / "telemetry.db"
         target.write_bytes(spool.read_bytes())
         with sqlite3.connect(target) as conn:
-            pending = conn.execute("SELECT count(*) FROM events").fetchone()[0]
             ids = [r[0] for r in conn.execute("SELECT event_id FROM events ORDER BY seq")]
-    return {"pending": pending, "event_ids": ids}
+        # Since the inbox (telemetry.db.inbox), events recorded during a back-off wait
+        # beside the spool, with the delivery state (telemetry.db.due): they are files
+        # that release leaves too.
+        for side in ("telemetry.db.inbox", "telemetry.db.due"):
+            if (home / side).exists():
+                (out / side).write_bytes((home / side).read_bytes())
+        if (home / "telemetry.db.inbox").exists():
+            lines = (home / "telemetry.db.inbox").read_text().splitlines()
+            ids += [json.loads(line)["event_id"] for line in lines if line.strip()]
+    return {"pending": len(ids), "event_ids": ids}
 
 
 def _post_all(base_url: str, events: list[dict[str, object]]) -> None:

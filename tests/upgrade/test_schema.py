@@ -25,28 +25,51 @@ from iconiq.server.storage.migrations import sqlite as sqlite_migrations
 from tests.support.pg import fresh_database
 
 RELEASES = sorted(Path(__file__).parent.glob("release-*"))
-# Migrations released after the reference databases were made, and the tables they add
-# (with their columns, indexes and constraints).
-NEWER = {
-    "0002_revoked_sessions": {"revoked_sessions"},
-    "analytics_0009_pseudonym_key": {"an_secrets"},
-    "0003_ci_provider_invoked_by": set(),
-    "analytics_0010_ci_provider_invoked_by": set(),
-    "analytics_0011_weekly_active_by_filter": set(),  # rows of an_active only
-    "analytics_0012_filter_indexes": set(),  # NEW_INDEXES on existing tables
-    "analytics_0013_first_days": {"an_first_days"},
-    "analytics_0014_install_totals": {"an_install_totals"},
-    "analytics_0015_install_spans": {"an_install_spans"},
+
+
+class Since:
+    """What the migrations released after a reference database was made add to it."""
+
+    def __init__(
+        self,
+        newer: dict[str, set[str]],
+        altered: dict[str, list[str]],
+        altered_functions: set[str],
+        new_indexes: set[str],
+    ) -> None:
+        self.newer = newer  # migration -> the tables it adds (columns, indexes, constraints)
+        # Tables the newer migrations change, and the columns they append to each (the
+        # triggers on ``events`` and their PostgreSQL functions are re-created with them).
+        self.altered = altered
+        self.altered_functions = altered_functions
+        self.new_indexes = new_indexes  # indexes added to tables the release had
+
+
+# What ``iconiq-server migrate`` says when there is nothing to apply.
+UP_TO_DATE = ["schema", "is", "up", "to", "date"]
+
+SINCE = {
+    "release-0848fdc": Since(
+        newer={
+            "0002_revoked_sessions": {"revoked_sessions"},
+            "analytics_0009_pseudonym_key": {"an_secrets"},
+            "0003_ci_provider_invoked_by": set(),
+            "analytics_0010_ci_provider_invoked_by": set(),
+            "analytics_0011_weekly_active_by_filter": set(),  # rows of an_active only
+            "analytics_0012_filter_indexes": set(),  # new_indexes on existing tables
+            "analytics_0013_first_days": {"an_first_days"},
+            "analytics_0014_install_totals": {"an_install_totals"},
+            "analytics_0015_install_spans": {"an_install_spans"},
+        },
+        altered={
+            "events": ["ci_provider", "invoked_by"],
+            "an_pending": ["ci_provider", "invoked_by"],
+        },
+        altered_functions={"an_events_insert_fn", "an_events_delete_fn"},
+        new_indexes={"an_install_days_command", "an_install_days_version", "an_hist_command"},
+    ),
+    "release-9ebfbed": Since(newer={}, altered={}, altered_functions=set(), new_indexes=set()),
 }
-# Tables the newer migrations change, and the columns they append to each (the
-# triggers on ``events`` and their PostgreSQL functions are re-created with them).
-ALTERED = {
-    "events": ["ci_provider", "invoked_by"],
-    "an_pending": ["ci_provider", "invoked_by"],
-}
-ALTERED_FUNCTIONS = {"an_events_insert_fn", "an_events_delete_fn"}
-# Indexes the newer migrations add to tables the release had.
-NEW_INDEXES = {"an_install_days_command", "an_install_days_version", "an_hist_command"}
 
 Schema = dict[tuple[str, str], Any]
 
@@ -91,12 +114,14 @@ def _owner(key: tuple[str, str], schema: Schema) -> str:
 
 def test_the_newer_migrations_are_the_ones_the_release_had_not_applied() -> None:
     names = [m.name for m in sqlite_migrations.MIGRATIONS]
+    assert {r.name for r in RELEASES} == set(SINCE)
     for release in RELEASES:
-        assert set(names) - _applied(release) == set(NEWER), release.name
+        assert set(names) - _applied(release) == set(SINCE[release.name].newer), release.name
 
 
 @pytest.mark.parametrize("release", RELEASES, ids=[r.name for r in RELEASES])
 def test_sqlite_fresh_schema_is_the_previous_releases(release: Path, tmp_path: Path) -> None:
+    since = SINCE[release.name]
     fresh = tmp_path / "fresh.db"
     out = _migrate(f"sqlite:///{fresh}")
     assert out.split() == [w for m in sqlite_migrations.MIGRATIONS for w in ("applied", m.name)]
@@ -104,23 +129,22 @@ def test_sqlite_fresh_schema_is_the_previous_releases(release: Path, tmp_path: P
     schema = _sqlite_schema(fresh)
 
     added = {k for k in schema if k not in reference}
-    assert {k[1] for k in added} >= NEW_INDEXES
-    added = {k for k in added if k[1] not in NEW_INDEXES}
-    newer = set().union(*NEWER.values())
+    assert {k[1] for k in added} >= since.new_indexes
+    added = {k for k in added if k[1] not in since.new_indexes}
+    newer = set().union(*since.newer.values())
     assert {_owner(k, schema) for k in added} == newer
     assert not [k for k in reference if k not in schema]
-    same = [k for k in reference if _owner(k, reference) not in ALTERED]
+    same = [k for k in reference if _owner(k, reference) not in since.altered]
     assert {k: schema[k] for k in same} == {k: reference[k] for k in same}
-    for table, new_columns in ALTERED.items():  # the old columns, then the new ones
+    for table, new_columns in since.altered.items():  # the old columns, then the new ones
         old, now = reference[("columns", table)], schema[("columns", table)]
         assert now[: len(old)] == old, table
         assert [c[1] for c in now[len(old) :]] == new_columns, table
 
     upgraded = tmp_path / "upgraded.db"
     shutil.copy(release / "server.db", upgraded)
-    assert _migrate(f"sqlite:///{upgraded}").split() == [
-        w for name in NEWER for w in ("applied", name)
-    ]
+    expected = [w for name in since.newer for w in ("applied", name)] or UP_TO_DATE
+    assert _migrate(f"sqlite:///{upgraded}").split() == expected
     assert _sqlite_schema(upgraded) == schema
 
 
@@ -162,14 +186,16 @@ def _pg_schema(url: str) -> dict[str, list[tuple[Any, ...]]]:
         return {k: [tuple(r) for r in conn.execute(q).fetchall()] for k, q in PG_SCHEMA.items()}
 
 
-def _without_newer(schema: dict[str, list[tuple[Any, ...]]]) -> dict[str, list[tuple[Any, ...]]]:
+def _without_newer(
+    schema: dict[str, list[tuple[Any, ...]]], since: Since
+) -> dict[str, list[tuple[Any, ...]]]:
     """The schema less the newer migrations' tables, the columns of the tables they alter
     and the trigger functions they re-create (checked on their own)."""
-    newer = set().union(*NEWER.values())
+    newer = set().union(*since.newer.values())
     out = {k: [r for r in rows if r[0] not in newer] for k, rows in schema.items()}
-    out["columns"] = [r for r in out["columns"] if r[0] not in ALTERED]
-    out["functions"] = [r for r in out["functions"] if r[0] not in ALTERED_FUNCTIONS]
-    out["indexes"] = [r for r in out["indexes"] if r[1] not in NEW_INDEXES]
+    out["columns"] = [r for r in out["columns"] if r[0] not in since.altered]
+    out["functions"] = [r for r in out["functions"] if r[0] not in since.altered_functions]
+    out["indexes"] = [r for r in out["indexes"] if r[1] not in since.new_indexes]
     return out
 
 
@@ -178,7 +204,7 @@ def _altered_columns(schema: dict[str, list[tuple[Any, ...]]], table: str) -> li
 
 
 @pytest.fixture
-def restored_release(request: pytest.FixtureRequest) -> Iterator[str]:
+def restored_release(request: pytest.FixtureRequest) -> Iterator[tuple[str, Since]]:
     release: Path = request.param
     with fresh_database() as url:
         subprocess.run(
@@ -186,15 +212,18 @@ def restored_release(request: pytest.FixtureRequest) -> Iterator[str]:
              url],
             check=True, capture_output=True, timeout=120,
         )  # fmt: skip
-        yield url
+        yield url, SINCE[release.name]
 
 
 @pytest.mark.postgres
 @pytest.mark.parametrize(
     "restored_release", RELEASES, ids=[r.name for r in RELEASES], indirect=True
 )
-def test_postgres_fresh_schema_is_the_previous_releases(restored_release: str) -> None:
-    reference = _pg_schema(restored_release)
+def test_postgres_fresh_schema_is_the_previous_releases(
+    restored_release: tuple[str, Since],
+) -> None:
+    release_url, since = restored_release
+    reference = _pg_schema(release_url)
     with fresh_database() as fresh:
         out = _migrate(fresh)
         assert out.split() == [w for m in pg_migrations.MIGRATIONS for w in ("applied", m.name)]
@@ -203,15 +232,16 @@ def test_postgres_fresh_schema_is_the_previous_releases(restored_release: str) -
     added = {r[0] for rows in schema.values() for r in rows} - {
         r[0] for rows in reference.values() for r in rows
     }
-    assert added == set().union(*NEWER.values())
-    assert {r[1] for r in schema["indexes"]} >= NEW_INDEXES
-    assert _without_newer(schema) == _without_newer(reference)
-    for table, new_columns in ALTERED.items():  # the old columns, then the new ones
+    assert added == set().union(*since.newer.values())
+    assert {r[1] for r in schema["indexes"]} >= since.new_indexes
+    assert _without_newer(schema, since) == _without_newer(reference, since)
+    for table, new_columns in since.altered.items():  # the old columns, then the new ones
         old, now = _altered_columns(reference, table), _altered_columns(schema, table)
         assert now[: len(old)] == old, table
         assert [c[1] for c in now[len(old) :]] == new_columns, table
     functions = {r[0] for r in schema["functions"]}
-    assert ALTERED_FUNCTIONS <= functions
+    assert since.altered_functions <= functions
 
-    assert _migrate(restored_release).split() == [w for name in NEWER for w in ("applied", name)]
-    assert _pg_schema(restored_release) == schema
+    expected = [w for name in since.newer for w in ("applied", name)] or UP_TO_DATE
+    assert _migrate(release_url).split() == expected
+    assert _pg_schema(release_url) == schema
