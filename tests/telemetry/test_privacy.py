@@ -34,8 +34,8 @@ def test_prompt_and_key_never_leave(
     assert collector.received.wait(30)
     for pid in flusher_pids(spool_path):
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        flusher = [b"-m", b"iconiq.telemetry.flusher", str(spool_path).encode(), b""]
-        assert cmdline[1:] == flusher  # nothing but the spool's path
+        flusher = [b"-S", b"-m", b"iconiq.telemetry.flusher", str(spool_path).encode(), b""]
+        assert cmdline[1:] == flusher  # nothing but the spool's path (-S: no site, spawn.py)
         environ = Path(f"/proc/{pid}/environ").read_bytes()
         for canary in CANARIES:
             assert canary not in b"\0".join(cmdline) and canary not in environ
