@@ -60,9 +60,10 @@ SPEND_SLACK_MS = 5
 FILE_MODE = 0o600
 SIDE_SUFFIXES = ("-wal", "-shm", "-journal")
 # WAL with synchronous=NORMAL never corrupts and survives any process crash (kill -9);
-# commands append with OFF (no fsync, ~0.5 ms instead of 10-30 ms on a slow disk): a
-# process crash still loses nothing, an OS crash or power cut may lose the last events
-# (a spool that comes back corrupt is set aside and restarted).
+# commands that append here (where there is no inbox) use OFF (no fsync, ~0.5 ms instead
+# of 10-30 ms on a slow disk): a process crash still loses nothing, an OS crash or power
+# cut may lose the last events (a spool that comes back corrupt is set aside and
+# restarted). Taking the inbox in commits with FULL (``take_inbox``).
 SYNC_MODES = {"OFF": "OFF", "NORMAL": "NORMAL", "FULL": "FULL"}
 MAX_EVENTS = 50_000
 MAX_BYTES = 20 * 1024 * 1024
