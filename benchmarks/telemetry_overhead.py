@@ -5,7 +5,10 @@
 
 Every cell runs ``python -m iconiq config path`` as a fresh process, ``--runs``
 times, all cells interleaved (each round runs every cell once, in a shuffled
-order), so the machine's load falls on every cell alike. A cell's CPU is the
+order), so the machine's load falls on every cell alike. ``--bare`` runs a bare
+host instead (``python -S``, the CLI's two hooks around a trivial command):
+the recording path's whole cold cost, imports included, in a process that is
+~10 ms rather than ~100 ms of CPU, so the noise around it is smaller. A cell's CPU is the
 process's user + system time from ``os.wait4`` (the forked helper that starts a
 flusher included, the detached flusher not: ``benchmarks/telemetry_cost.py``
 counts that), its page faults ``ru_minflt``. Between runs the script waits for
@@ -50,6 +53,18 @@ from _endpoints import BlackHole, Collector, closed_port  # noqa: E402
 OPT_OUTS = ("DO_NOT_TRACK", "ICONIQ_TELEMETRY_DISABLED", "ICONIQ_TELEMETRY_DEBUG")
 HEAVY = ("httpx", "tenacity", "filelock", "sqlite_utils", "openai", "sqlite3.dbapi2")
 BUDGET_MS = 3.0
+BARE: list[bool] = []  # [True]: --bare
+# What a host that embeds the hooks runs around a command (as the CLI does), in a
+# process with nothing else loaded: the recording path's whole cold cost.
+BARE_HOST = """
+from iconiq import run as run_mod
+from iconiq.telemetry.hooks import after_command, before_command
+run = run_mod.start()
+run.command, run.invoked = "config", True
+before_command(run)
+run.success = True
+after_command(run)
+"""
 
 
 class Cell:
@@ -85,8 +100,11 @@ class Cell:
 
     def run(self) -> None:
         started = time.perf_counter()
+        argv = [sys.executable, "-m", "iconiq", "config", "path"]
+        if BARE:  # a bare host: python -S, the two hooks around a trivial command
+            argv = [sys.executable, "-S", "-c", BARE_HOST]
         proc = subprocess.Popen(
-            [sys.executable, "-m", "iconiq", "config", "path"],
+            argv,
             env=self.env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -218,7 +236,15 @@ def main() -> None:
     parser.add_argument("--boot", type=int, default=2000, help="bootstrap resamples")
     parser.add_argument("--baseline-src", help="another checkout's root: adds its cells")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--bare",
+        action="store_true",
+        help="cells run a bare host (python -S, the hooks around a trivial command)"
+        " instead of the CLI: the recording path's cold cost, with less noise around it",
+    )
     args = parser.parse_args()
+    if args.bare:
+        BARE.append(True)
     rng = random.Random(args.seed)
     collector, hole = Collector(), BlackHole()
     endpoints = {
@@ -260,7 +286,8 @@ def main() -> None:
     hole.close()
 
     print(
-        f"telemetry overhead: `iconiq config path`, {args.runs} runs per cell, interleaved"
+        f"telemetry overhead: {'a bare host (python -S) running the hooks' if BARE else '`iconiq config path`'},"
+        f" {args.runs} runs per cell, interleaved"
         f" (shuffled rounds); {sys.platform}, python {sys.version.split()[0]}"
     )
     print()

@@ -78,16 +78,16 @@ def load(path: Path | None = None) -> dict[str, Any]:
     """Read the whole settings file as a nested dict ({} when it does not exist)."""
     import tomllib
 
-    path = path or paths.config_path()
+    where = path or paths.config_path_str()  # a string: no pathlib on the recording path
     try:
-        with path.open("rb") as f:
+        with open(where, "rb") as f:
             return tomllib.load(f)
     except FileNotFoundError:
         return {}
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"settings file {path} is not valid TOML: {exc}") from exc
+        raise InvalidInput(f"settings file {where} is not valid TOML: {exc}") from exc
     except OSError as exc:
-        raise OutputError(f"cannot read settings file {path}: {exc.strerror}") from exc
+        raise OutputError(f"cannot read settings file {where}: {exc.strerror}") from exc
 
 
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:

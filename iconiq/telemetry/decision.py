@@ -41,7 +41,7 @@ def decide() -> Decision:
     try:
         from iconiq import paths
 
-        if not paths.config_path().exists():  # the common case: no TOML parser to load
+        if not os.path.exists(paths.config_path_str()):  # the common case: no TOML parser
             return Decision(True, "default")
         from iconiq import settings
 

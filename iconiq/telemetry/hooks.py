@@ -17,13 +17,15 @@ from __future__ import annotations
 import os
 import sys
 import time
-from pathlib import Path
 
 from iconiq.run import Run
 
-# ``typing.TYPE_CHECKING`` without importing typing (this module is on every command's path).
+# ``typing.TYPE_CHECKING`` without importing typing (this module is on every command's
+# path; so are plain ``os.path`` strings, not ``pathlib``: ``iconiq.paths``).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from iconiq.telemetry.spool import Spool
 
 NOTICE = """\
@@ -50,9 +52,15 @@ NO = ("n", "no")
 
 
 def notice_marker() -> Path:
+    from pathlib import Path
+
+    return Path(_marker())
+
+
+def _marker() -> str:
     from iconiq import paths
 
-    return paths.data_dir() / "telemetry-notice-shown"
+    return os.path.join(paths.data_dir_str(), "telemetry-notice-shown")
 
 
 def should_record(run: Run) -> bool:
@@ -72,10 +80,10 @@ def _home_writable() -> bool:
     """Whether the answer to the notice can be kept (marker in the data dir, config file)."""
     from iconiq import paths
 
-    for folder in {paths.data_dir(), paths.config_dir()}:
-        probe = folder / f".iconiq-write-test-{os.getpid()}"
+    for folder in {paths.data_dir_str(), paths.config_dir_str()}:
+        probe = os.path.join(folder, f".iconiq-write-test-{os.getpid()}")
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            os.makedirs(folder, exist_ok=True)
             os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
             os.unlink(probe)
         except OSError:
@@ -84,8 +92,8 @@ def _home_writable() -> bool:
 
 
 def _mark_shown() -> None:
-    marker = notice_marker()
-    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker = _marker()
+    os.makedirs(os.path.dirname(marker), exist_ok=True)
     os.close(os.open(marker, os.O_WRONLY | os.O_CREAT, 0o600))
 
 
@@ -126,7 +134,7 @@ def before_command(run: Run) -> None:
         from iconiq.telemetry.decision import decide
 
         decision = decide()
-        if not decision.enabled or decision.source != "default" or notice_marker().exists():
+        if not decision.enabled or decision.source != "default" or os.path.exists(_marker()):
             return
         if not _home_writable():
             _state["suppressed"] = True
@@ -168,7 +176,7 @@ def after_command(run: Run) -> None:
         decision = decide()
         if not decision.enabled:
             return
-        if decision.source == "default" and not notice_marker().exists():
+        if decision.source == "default" and not os.path.exists(_marker()):
             return  # on by default only once the first-run notice was shown
         _record(run)
     except Exception:  # noqa: BLE001 - telemetry never breaks a command
@@ -180,20 +188,23 @@ def _record(run: Run) -> None:
     event not stored is counted once (``telemetry.db.dropped``)."""
     from iconiq import paths
 
-    path = paths.telemetry_db_path()
+    path = paths.telemetry_db_str()
     try:
         delay = _store(run, path)
     except Exception as exc:  # noqa: BLE001 - counted, never raised
         _count_dropped(path, exc)
         return
     if delay is not None:  # this command claimed the next upload (``iconiq.telemetry.due``)
+        from pathlib import Path
+
         from iconiq.telemetry.spawn import flusher_running, spawn_flusher
 
-        if delay > 0 or not flusher_running(path):  # a running one takes this event too
-            spawn_flusher(path, delay_ms=delay)
+        spool = Path(path)
+        if delay > 0 or not flusher_running(spool):  # a running one takes this event too
+            spawn_flusher(spool, delay_ms=delay)
 
 
-def _store(run: Run, path: Path) -> int | None:
+def _store(run: Run, path: str) -> int | None:
     """Append the event to the inbox (no SQLite: ``iconiq.telemetry.inbox``), then ask
     the delivery rule: in how many ms a flusher this command starts should upload, or
     None: start none."""
@@ -214,18 +225,22 @@ def _store(run: Run, path: Path) -> int | None:
     return due.claim(path, int(time.time() * 1000), waiting, due.interval_ms(), left)
 
 
-def _hand_over_due_state(path: Path, budget_s: float) -> None:
+def _hand_over_due_state(path: str, budget_s: float) -> None:
     """Once, on the first command after an upgrade: a spool from an older release keeps
     the delivery state (a back-off in force, say) in SQLite; opening it moves that out
     (spool migration ``m003``) before this command claims an upload."""
+    from pathlib import Path
+
     from iconiq.telemetry.spool import healing
 
-    healing(path, lambda spool: None, sync="OFF", budget_s=max(budget_s, 0.01))
+    healing(Path(path), lambda spool: None, sync="OFF", budget_s=max(budget_s, 0.01))
 
 
-def _store_in_spool(run: Run, path: Path) -> int | None:
+def _store_in_spool(run: Run, path: str) -> int | None:
     """Where there is no ``flock`` (Windows): append to the spool itself (healing a
     damaged one once), within the recording budget."""
+    from pathlib import Path
+
     from iconiq.telemetry import due, event, inbox
     from iconiq.telemetry.spool import healing
 
@@ -238,7 +253,7 @@ def _store_in_spool(run: Run, path: Path) -> int | None:
         spool.append(made[0], made[1])
         return spool.pending()[1]
 
-    waiting = healing(path, append, sync="OFF", budget_s=inbox.RECORD_BUDGET_S)
+    waiting = healing(Path(path), append, sync="OFF", budget_s=inbox.RECORD_BUDGET_S)
     _debug(made[1])
     return due.claim(path, int(time.time() * 1000), waiting, due.interval_ms(), 0.0)
 
@@ -251,7 +266,7 @@ def _debug(body: str) -> None:
             pass
 
 
-def _count_dropped(path: Path, exc: BaseException) -> None:
+def _count_dropped(path: str, exc: BaseException) -> None:
     from iconiq.telemetry import inbox
 
     if isinstance(exc, inbox.Full):

@@ -66,6 +66,7 @@ HOOKS_NEVER = (
     "iconiq.telemetry.spool",
     "datetime",
     "typing",
+    "pathlib",  # with re, fnmatch, urllib.parse: loaded only to start a flusher
 )
 
 RUN_FLUSHER = """
@@ -118,7 +119,7 @@ def test_flusher_uploads_without_heavy_imports_and_counts_its_cost(
 
 HOST = """
 import json, sys
-import os, time, pathlib
+import os, time
 if sys.argv[1:] == ["config"]:
     import tomllib
 before = set(sys.modules)
@@ -133,18 +134,11 @@ print(json.dumps(sorted(set(sys.modules) - before)))
 """
 
 
-@pytest.mark.parametrize("config", [False, True], ids=["no-config-file", "config-file"])
-def test_hooks_in_a_fresh_host_load_only_the_recording_path(
-    config: bool, iconiq_home: Path, spool_path: Path, noticed: Path
-) -> None:
-    """A bare host (``python -S``: no site, no editable-install finder loading modules
-    first) loads exactly the modules listed, beyond os, time and pathlib (and tomllib
-    when a config file exists): a new import on the recording path fails here."""
-    if config:
-        (iconiq_home / "config.toml").write_text("[telemetry]\nenabled = true\n")
+def _bare(code: str, *args: str) -> set[str]:
+    """The modules ``python -S -c code`` printed (a JSON list on its last line)."""
     root = str(Path(__file__).resolve().parents[2])
     out = subprocess.run(
-        [sys.executable, "-S", "-c", HOST, *(["config"] if config else [])],
+        [sys.executable, "-S", "-c", code, *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -152,13 +146,36 @@ def test_hooks_in_a_fresh_host_load_only_the_recording_path(
         env={**os.environ, "PYTHONPATH": root},
     )
     assert out.returncode == 0, out.stderr
-    loaded = set(json.loads(out.stdout.splitlines()[-1]))
-    assert pending(spool_path) == 1  # it did record (the checks below can fail)
-    assert {"iconiq.telemetry.inbox", "fcntl"} <= loaded
-    assert not loaded & {"iconiq.telemetry.spool", "_sqlite3"}  # no SQLite: the inbox
-    assert not {m for m in loaded for h in HOOKS_NEVER if m == h or m.startswith(h + ".")}
-    allowed = RECORDING_MODULES | SPAWN_MODULES | (CONFIG_MODULES if config else frozenset())
-    assert loaded <= allowed, sorted(loaded - allowed)
+    return set(json.loads(out.stdout.splitlines()[-1]))
+
+
+@pytest.mark.parametrize("config", [False, True], ids=["no-config-file", "config-file"])
+def test_hooks_in_a_fresh_host_load_only_the_recording_path(
+    config: bool, iconiq_home: Path, spool_path: Path, noticed: Path
+) -> None:
+    """A bare host (``python -S``: no site, no editable-install finder loading modules
+    first) loads exactly the modules listed, beyond os and time (and tomllib when a
+    config file exists): a new import on the recording path fails here. The first
+    command starts a flusher (``spawn``, which loads ``pathlib``); the second one, with
+    the upload claimed, records only."""
+    if config:
+        (iconiq_home / "config.toml").write_text("[telemetry]\nenabled = true\n")
+    args = ["config"] if config else []
+    first, second = _bare(HOST, *args), _bare(HOST, *args)
+    assert pending(spool_path) == 2  # both did record (the checks below can fail)
+    allowed = RECORDING_MODULES | (CONFIG_MODULES if config else frozenset())
+    for loaded in (first, second):
+        assert {"iconiq.telemetry.inbox", "fcntl"} <= loaded
+        assert not loaded & {"iconiq.telemetry.spool", "_sqlite3"}  # no SQLite: the inbox
+    # The recording path proper: not even pathlib.
+    assert not {m for m in second for h in HOOKS_NEVER if m == h or m.startswith(h + ".")}
+    assert second <= allowed, sorted(second - allowed)
+    pathlib_itself = _bare(
+        "import json, sys; b = set(sys.modules); import pathlib;"
+        " print(json.dumps(sorted(set(sys.modules) - b)))"
+    )
+    assert "iconiq.telemetry.spawn" in first
+    assert first <= allowed | SPAWN_MODULES | pathlib_itself, sorted(first - allowed)
     wait_no_flusher(spool_path)
 
 
