@@ -6,7 +6,8 @@
 Each run queues ``--events`` events in a fresh spool (with the measured code's
 own ``Spool`` and ``event.build``), then runs the flusher as a direct child, with
 the command line and ``PYTHONPATH`` that checkout's ``spawn`` gives it
-(``python [-S] -m iconiq.telemetry.flusher <spool>``), against a real ``iconiq-server serve`` on 127.0.0.1
+(``python [-S] -m iconiq.telemetry.flusher <spool>``), against a real
+``iconiq-server serve`` on 127.0.0.1
 (``--collector``: a minimal stdlib collector instead) and reads the child's CPU
 time (user + system) from ``os.wait4``. A run counts only when the flusher exited
 0 and left the spool empty. ``--baseline-src DIR`` measures another checkout's

@@ -54,6 +54,7 @@ OPT_OUTS = ("DO_NOT_TRACK", "ICONIQ_TELEMETRY_DISABLED", "ICONIQ_TELEMETRY_DEBUG
 HEAVY = ("httpx", "tenacity", "filelock", "sqlite_utils", "openai", "sqlite3.dbapi2")
 BUDGET_MS = 3.0
 BARE: list[bool] = []  # [True]: --bare
+BARE_LABEL = "a bare host (python -S) running the hooks"
 # What a host that embeds the hooks runs around a command (as the CLI does), in a
 # process with nothing else loaded: the recording path's whole cold cost.
 BARE_HOST = """
@@ -286,7 +287,7 @@ def main() -> None:
     hole.close()
 
     print(
-        f"telemetry overhead: {'a bare host (python -S) running the hooks' if BARE else '`iconiq config path`'},"
+        f"telemetry overhead: {BARE_LABEL if BARE else '`iconiq config path`'},"
         f" {args.runs} runs per cell, interleaved"
         f" (shuffled rounds); {sys.platform}, python {sys.version.split()[0]}"
     )
