@@ -217,12 +217,12 @@ def _store(run: Run, path: str) -> int | None:
     waiting = inbox.append(path, body, inbox.RECORD_BUDGET_S)
     _debug(body)  # printed once stored: a dropped event is counted, not shown
     left = max(0.0, inbox.RECORD_BUDGET_S - (time.monotonic() - started))
-    if not due.exists(path) and os.path.exists(path):
-        try:
+    try:  # the event is stored: from here on a failure only means no flusher now
+        if not due.exists(path) and os.path.exists(path):
             _hand_over_due_state(path, left)
-        except Exception:  # noqa: BLE001 - the event is stored; the claim goes on without it
-            pass
-    return due.claim(path, int(time.time() * 1000), waiting, due.interval_ms(), left)
+        return due.claim(path, int(time.time() * 1000), waiting, due.interval_ms(), left)
+    except Exception:  # noqa: BLE001 - the next command claims the upload
+        return None
 
 
 def _hand_over_due_state(path: str, budget_s: float) -> None:

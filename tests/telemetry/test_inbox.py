@@ -278,3 +278,18 @@ def test_an_event_recorded_while_the_flusher_finishes_is_not_left_behind(
     assert wait_until(lambda: len(collector.stored) == 3, 30), len(collector.stored)
     wait_no_flusher(spool_path)
     assert pending(spool_path) == 0
+
+
+def test_an_unusable_delivery_state_starts_no_flusher_and_loses_nothing(
+    spool_path: Path, noticed: Path
+) -> None:
+    """The event is in the inbox before the claim: a claim that fails (here the due file
+    is a folder) only means no flusher this time, never an event counted as lost."""
+    Path(due.state_path(spool_path)).mkdir()
+    for _ in range(2):
+        done = cli("config", "path")
+        assert (done.returncode, done.stderr) == (0, "")
+    assert flusher_pids(spool_path) == []
+    info = status_json()
+    assert info["pending"] == 2
+    assert (info["dropped_locked"], info["dropped_inbox_full"], info["record_errors"]) == (0, 0, 0)
