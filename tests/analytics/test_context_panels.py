@@ -17,7 +17,7 @@ import pytest
 from iconiq.server.storage.base import Store
 from tests.analytics.seed import DAY_MS, event, install, row
 from tests.analytics.test_rollup_exactness import rebuilt, snapshot
-from tests.support.server import ServerHandle, running_server
+from tests.support.server import ServerHandle, running_server, signed_in
 
 PROVIDERS = ["github-actions"] * 5 + ["gitlab-ci"] * 3 + ["jenkins", "other"]
 INVOKERS = ["terminal"] * 6 + ["make"] * 3 + ["npm"] * 2 + ["script", "xcodebuild"]
@@ -79,15 +79,10 @@ def test_a_value_outside_the_lists_is_rejected_with_a_reason(server: ServerHandl
 @pytest.mark.browser
 @pytest.mark.slow
 def test_the_usage_page_draws_both_doughnuts(server: ServerHandle, browser: Any) -> None:
-    problems: list[str] = []
+    seen: list[list[str]] = []
     for width in (1440, 390):
-        page = browser.new_page(viewport={"width": width, "height": 900})
-        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: problems.append(str(e)))
-        page.goto(server.base_url + "/login")
-        page.fill("#token", server.admin_token)
-        page.click("button[type=submit]")
-        page.wait_for_selector("#panel-daily-active canvas")
+        page, problems = signed_in(server, browser, width, "#panel-daily-active canvas")
+        seen.append(problems)
         page.goto(server.base_url + "/usage?days=7")
         page.wait_for_selector(".panel[data-drawn]")
         for panel, values, top in (
@@ -107,7 +102,7 @@ def test_the_usage_page_draws_both_doughnuts(server: ServerHandle, browser: Any)
             assert set(labels) <= {*values, "(none)"} and len(labels) >= 3, (panel, labels)
             assert labels[0] == top, (panel, labels)
         page.close()
-    assert problems == []
+    assert [p for problems in seen for p in problems] == []
 
 
 def test_folded_breakdowns_equal_a_rebuild_after_inserts_and_erasure(store: Store) -> None:

@@ -14,9 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from iconiq.server.storage.base import open_store
 from tests.analytics.seed import DAY_MS, event, install, row
-from tests.support.server import ServerHandle, running_server
+from tests.support.server import ServerHandle, seeded_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -52,14 +51,9 @@ def recent_events(n: int) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
-    work = tmp_path_factory.mktemp("dashboard")
-    url = f"sqlite:///{work / 'dash.db'}"
-    store = open_store(url)
-    store.migrate()
     rng = random.Random(3)
-    store.insert([row(e, rng.choice(["DE", "US", "JP", "BR", None])) for e in recent_events(600)])
-    store.close()
-    with running_server(database_url=url, directory=work) as srv:
+    rows = [row(e, rng.choice(["DE", "US", "JP", "BR", None])) for e in recent_events(600)]
+    with seeded_server(tmp_path_factory.mktemp("dashboard"), rows) as srv:
         yield srv
 
 

@@ -25,9 +25,8 @@ from typing import Any
 import httpx
 import pytest
 
-from iconiq.server.storage.base import open_store
 from tests.analytics.seed import DAY_MS, event, install, row
-from tests.support.server import ServerHandle, running_server
+from tests.support.server import ServerHandle, seeded_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -106,14 +105,9 @@ def seeded_events() -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
-    work = tmp_path_factory.mktemp("layout")
-    url = f"sqlite:///{work / 'layout.db'}"
-    store = open_store(url)
-    store.migrate()
     rng = random.Random(5)
-    store.insert([row(e, rng.choice(["DE", "US", "JP", "BR", None])) for e in seeded_events()])
-    store.close()
-    with running_server(database_url=url, directory=work) as srv:
+    rows = [row(e, rng.choice(["DE", "US", "JP", "BR", None])) for e in seeded_events()]
+    with seeded_server(tmp_path_factory.mktemp("layout"), rows) as srv:
         yield srv
 
 

@@ -30,7 +30,7 @@ from iconiq.server.events import Row
 from iconiq.server.storage.base import Store, open_store
 from tests.analytics.seed import DAY_MS, event, install, row
 from tests.support.pg import fresh_database
-from tests.support.server import ServerHandle, running_server
+from tests.support.server import ServerHandle, seeded_server
 
 INSTALLS = 24
 COUNTRY = {n: ["DE", "US", "JP", None][n % 4] for n in range(INSTALLS)}  # fixed per install
@@ -245,13 +245,7 @@ def compute_columns(store: Store, name: str, f: Filters) -> list[str]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
-    work = tmp_path_factory.mktemp("filters-http")
-    url = f"sqlite:///{work / 'filters.db'}"
-    s = open_store(url)
-    s.migrate()
-    s.insert(generated())
-    s.close()
-    with running_server(database_url=url, directory=work) as srv:
+    with seeded_server(tmp_path_factory.mktemp("filters-http"), generated()) as srv:
         yield srv
 
 

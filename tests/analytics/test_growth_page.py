@@ -15,7 +15,7 @@ import pytest
 
 from iconiq.server.storage.base import open_store
 from tests.analytics.seed import DAY_MS, event, install, row
-from tests.support.server import ServerHandle, running_server
+from tests.support.server import ServerHandle, running_server, signed_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -48,18 +48,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
     store.close()
     with running_server(database_url=url, directory=work) as srv:
         yield srv
-
-
-def signed_in(server: ServerHandle, browser: Any, width: int) -> tuple[Any, list[str]]:
-    page = browser.new_page(viewport={"width": width, "height": 900})
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    page.goto(server.base_url + "/login")
-    page.fill("#token", server.admin_token)
-    page.click("button[type=submit]")
-    page.wait_for_selector("#panel-summary")
-    return page, problems
 
 
 @pytest.mark.parametrize("width", [1440, 390])

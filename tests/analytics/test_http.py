@@ -6,29 +6,21 @@ import csv
 import io
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from iconiq.server.analytics.metrics import METRICS
 from iconiq.server.security import COOKIE_NAME
-from iconiq.server.storage.base import open_store
 from tests.analytics.seed import seeded_rows
-from tests.support.server import ServerHandle, running_server
+from tests.support.server import ServerHandle, seeded_server
 
 RANGE = {"from": "2026-03-02", "to": "2026-03-15"}
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
-    work: Path = tmp_path_factory.mktemp("analytics-http")
-    url = f"sqlite:///{work / 'seeded.db'}"
-    store = open_store(url)
-    store.migrate()
-    store.insert(seeded_rows())
-    store.close()
-    with running_server(database_url=url, directory=work) as srv:
+    with seeded_server(tmp_path_factory.mktemp("analytics-http"), seeded_rows()) as srv:
         yield srv
 
 

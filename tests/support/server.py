@@ -30,6 +30,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -106,6 +107,40 @@ def running_server(
             yield ServerHandle(base_url, url, token, log_path, proc.pid)
         finally:
             _stop(proc)
+
+
+@contextmanager
+def seeded_server(work: Path, rows: Sequence[Any]) -> Iterator[ServerHandle]:
+    """``iconiq-server serve`` on a SQLite database in ``work`` that already holds
+    ``rows`` (``iconiq.server.events.Row``), migrated and inserted through the store."""
+    from iconiq.server.storage.base import open_store
+
+    url = f"sqlite:///{work / 'seeded.db'}"
+    store = open_store(url)
+    try:
+        store.migrate()
+        store.insert(list(rows))
+    finally:
+        store.close()
+    with running_server(database_url=url, directory=work) as srv:
+        yield srv
+
+
+def signed_in(
+    server: ServerHandle, browser: Any, width: int, ready: str = "#panel-summary"
+) -> tuple[Any, list[str]]:
+    """A Chromium page ``width`` px wide, signed in to ``server`` with its admin token and
+    showing the overview (``ready`` drawn); the list the page's console errors and
+    uncaught exceptions go to, as they happen."""
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.goto(server.base_url + "/login")
+    page.fill("#token", server.admin_token)
+    page.click("button[type=submit]")
+    page.wait_for_selector(ready)
+    return page, problems
 
 
 def _wait_ready(
