@@ -197,10 +197,3 @@ def end_claim(spool_path: Path | str, now: int) -> None:
         return False
 
     _change(spool_path, UPDATE_WAIT_S, clear)
-
-
-def remove(spool_path: Path | str) -> None:
-    try:
-        os.unlink(state_path(spool_path))
-    except FileNotFoundError:
-        pass

@@ -189,13 +189,6 @@ def parse(data: bytes) -> tuple[list[dict[str, Any]], int]:
     return events, corrupt
 
 
-def remove(spool_path: Path | str) -> None:
-    try:
-        os.unlink(path_of(spool_path))
-    except FileNotFoundError:
-        pass
-
-
 def dropped_path(spool_path: Path | str) -> Path:
     from pathlib import Path
 
