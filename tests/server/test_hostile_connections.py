@@ -37,6 +37,12 @@ LIMITS = {
     "ICONIQ_MAX_CONNECTIONS": str(MAX_CONNECTIONS),
     "ICONIQ_MAX_HEADER_BYTES": str(MAX_HEADER_BYTES),
     "ICONIQ_FOLD_INTERVAL": "0",
+    # Buffers over 128 KiB get their own mappings, returned to the system when freed
+    # (docs/server.md, the operator knob): RSS then shows what the server holds, not
+    # what glibc's arenas keep for reuse. With glibc's defaults the "comes back" check
+    # below depended on how the arenas happened to fragment (195 MB once, 129-143 MB
+    # usually, against a bound of 171).
+    "MALLOC_MMAP_THRESHOLD_": "131072",
 }
 SLACK = 3.0  # seconds a loaded machine may add to a deadline
 
